@@ -1,0 +1,141 @@
+#pragma once
+
+// The control plane's view of the functions: `function_entry` (a manifest plus where and
+// how it runs), the `store_event`s a store emits, and `function_store`, the interface
+// every control-plane store implements (memory_store now; etcd or Consul later).
+
+#include <fezz/manifest.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fezz {
+
+struct function_entry {
+  owned_manifest manifest;
+  std::vector<std::string> nodes;          // empty: served by every node
+  std::map<std::string, std::string> env;  // per-function environment
+
+  function_entry() = default;
+  explicit function_entry(owned_manifest m) : manifest(std::move(m)) {}
+
+  function_entry& on_node(std::string node) & {
+    if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) {
+      nodes.push_back(std::move(node));
+    }
+    return *this;
+  }
+  function_entry&& on_node(std::string node) && { return std::move(on_node(std::move(node))); }
+
+  function_entry& with_env(std::string key, std::string value) & {
+    env.insert_or_assign(std::move(key), std::move(value));
+    return *this;
+  }
+  function_entry&& with_env(std::string key, std::string value) && {
+    return std::move(with_env(std::move(key), std::move(value)));
+  }
+
+  // True if `node` should serve this function: no nodes named, `node` named, or "*" named.
+  bool serves(std::string_view node) const {
+    return nodes.empty() || std::any_of(nodes.begin(), nodes.end(), [&](const std::string& n) {
+             return n == node || n == "*";
+           });
+  }
+
+  const std::string& id() const { return manifest.id; }
+
+  friend bool operator==(const function_entry&, const function_entry&) = default;
+};
+
+struct store_event {
+  enum class kind { added, updated, removed };
+  kind type;
+  function_entry entry;  // for removed: the entry as it was
+
+  friend bool operator==(const store_event&, const store_event&) = default;
+};
+
+constexpr std::string_view to_string(store_event::kind k) noexcept {
+  switch (k) {
+    case store_event::kind::added:
+      return "added";
+    case store_event::kind::updated:
+      return "updated";
+    case store_event::kind::removed:
+      return "removed";
+  }
+  return "unknown";
+}
+
+class store_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// RAII handle for a watch: destroying it, or reset(), unsubscribes. Once reset() returns the
+// callback is not running and never runs again, except that a callback may reset its own
+// subscription, which then takes effect when the callback returns.
+class subscription {
+ public:
+  subscription() = default;
+  // For store implementations: `cancel` unsubscribes with the guarantee above.
+  explicit subscription(std::function<void()> cancel) noexcept : cancel_(std::move(cancel)) {}
+
+  subscription(subscription&& other) noexcept : cancel_(std::exchange(other.cancel_, nullptr)) {}
+  subscription& operator=(subscription&& other) noexcept {
+    if (this != &other) {
+      reset();
+      cancel_ = std::exchange(other.cancel_, nullptr);
+    }
+    return *this;
+  }
+  subscription(const subscription&) = delete;
+  subscription& operator=(const subscription&) = delete;
+  ~subscription() { reset(); }
+
+  void reset() {
+    if (auto cancel = std::exchange(cancel_, nullptr)) {
+      cancel();
+    }
+  }
+
+  explicit operator bool() const noexcept { return static_cast<bool>(cancel_); }
+
+ private:
+  std::function<void()> cancel_;
+};
+
+class function_store {
+ public:
+  using watch_callback = std::function<void(const store_event&)>;
+
+  virtual ~function_store() = default;
+
+  // Adds or replaces the entry with this id and emits added or updated; an entry equal to
+  // the stored one changes nothing and emits nothing. Throws store_error if the manifest
+  // is invalid (see manifest_problem).
+  virtual void register_function(function_entry entry) = 0;
+
+  virtual std::optional<function_entry> get(std::string_view id) const = 0;
+
+  // Every entry, sorted by id.
+  virtual std::vector<function_entry> list() const = 0;
+
+  // Removes the entry and emits removed; false if there was none.
+  virtual bool remove(std::string_view id) = 0;
+
+  // Calls `callback` for every later change, in the order of the changes, never
+  // concurrently with itself or other callbacks of this store. A change made outside a
+  // callback returns once every watcher has seen it; a change made inside a callback is
+  // delivered after the current event. Callbacks must not throw.
+  [[nodiscard]] virtual subscription watch(watch_callback callback) = 0;
+};
+
+}  // namespace fezz
