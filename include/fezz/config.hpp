@@ -1,0 +1,90 @@
+#pragma once
+
+// fezz::config: the host's settings, with the seed's builder. Each setting is
+// read by `name()` and set by `name(value)`, which returns the config so calls chain:
+//
+//   auto cfg = fezz::config().host("0.0.0.0").port(8080).env("API_KEY", "secret");
+
+#include <spdlog/logger.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace fezz {
+
+class config {
+ public:
+  using duration = std::chrono::steady_clock::duration;
+  using env_map = std::map<std::string, std::string, std::less<>>;
+
+#define FEZZ_CONFIG_SETTING(type, name, initial) \
+ public:                                         \
+  const type& name() const noexcept {            \
+    return name##_;                              \
+  }                                              \
+  config& name(type value) {                     \
+    name##_ = std::move(value);                  \
+    return *this;                                \
+  }                                              \
+                                                 \
+ private:                                        \
+  type name##_ = initial;
+
+  // Where to listen. Port 0 picks a free port (see server::port()).
+  FEZZ_CONFIG_SETTING(std::string, host, "0.0.0.0")
+  FEZZ_CONFIG_SETTING(std::uint16_t, port, 8080)
+  // Worker threads running the io_context; 0 means one per core.
+  FEZZ_CONFIG_SETTING(unsigned, threads, 0)
+  // This host's name in the control plane: entries listing other nodes are not served here.
+  FEZZ_CONFIG_SETTING(std::string, node, "node-1")
+  // A loaded function idle this long is unloaded.
+  FEZZ_CONFIG_SETTING(duration, idle_timeout, std::chrono::seconds(300))
+  // Request limits: body (413), header section (431), request target (414).
+  FEZZ_CONFIG_SETTING(std::size_t, max_body_bytes, 8 * 1024 * 1024)
+  FEZZ_CONFIG_SETTING(std::size_t, max_header_bytes, 16 * 1024)
+  FEZZ_CONFIG_SETTING(std::size_t, max_target_bytes, 8 * 1024)
+  // Time to receive a whole header section once its first byte arrived (408 after).
+  FEZZ_CONFIG_SETTING(duration, header_timeout, std::chrono::seconds(10))
+  // Time to receive a body (408 after).
+  FEZZ_CONFIG_SETTING(duration, body_timeout, std::chrono::seconds(30))
+  // How long an idle keep-alive connection waits for its next request.
+  FEZZ_CONFIG_SETTING(duration, keep_alive_timeout, std::chrono::seconds(60))
+  // Time to write one response before the connection is dropped.
+  FEZZ_CONFIG_SETTING(duration, write_timeout, std::chrono::seconds(30))
+  // On SIGINT/SIGTERM or stop(): how long in-flight requests get to finish.
+  FEZZ_CONFIG_SETTING(duration, drain_timeout, std::chrono::seconds(10))
+  // Listen backlog and a cap on open connections (beyond it, new ones are closed at once).
+  FEZZ_CONFIG_SETTING(int, backlog, 1024)
+  FEZZ_CONFIG_SETTING(std::size_t, max_connections, 10'000)
+  // Serve the FEZZ_FUNCTION registrations of the program without registering them by hand.
+  FEZZ_CONFIG_SETTING(bool, register_macro_functions, true)
+  // Install SIGINT/SIGTERM handlers in run().
+  FEZZ_CONFIG_SETTING(bool, handle_signals, true)
+  FEZZ_CONFIG_SETTING(std::shared_ptr<spdlog::logger>, logger, spdlog::default_logger())
+
+#undef FEZZ_CONFIG_SETTING
+
+ public:
+  // The global environment every function sees (a function's own entries win).
+  config& env(std::string key, std::string value) {
+    env_.insert_or_assign(std::move(key), std::move(value));
+    return *this;
+  }
+  const env_map& env() const noexcept { return env_; }
+
+  unsigned effective_threads() const noexcept {
+    return threads_ != 0 ? threads_ : std::max(1U, std::thread::hardware_concurrency());
+  }
+
+ private:
+  env_map env_;
+};
+
+}  // namespace fezz

@@ -1,0 +1,48 @@
+#pragma once
+
+// What every connection of one server shares: settings, the registry, the
+// published routes and the host's own counters.
+
+#include <fezz/config.hpp>
+#include <fezz/detail/routing.hpp>
+#include <fezz/function_registry.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace fezz::detail {
+
+struct server_metrics {
+  std::atomic<std::uint64_t> connections_total{0};
+  std::atomic<std::uint64_t> connections_active{0};
+  std::atomic<std::uint64_t> connections_refused{0};
+  std::atomic<std::uint64_t> requests_total{0};
+  // Requests answered by the connection itself (400, 408, 413, 414, 431, 501).
+  std::atomic<std::uint64_t> rejected_total{0};
+  // Responses by status class: [0] 1xx ... [4] 5xx.
+  std::array<std::atomic<std::uint64_t>, 5> responses{};
+
+  void count_response(unsigned status) noexcept {
+    if (status >= 100 && status < 600) {
+      responses[status / 100 - 1].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+};
+
+struct host_state {
+  host_state(config c, boost::asio::any_io_executor executor)
+      : settings(std::move(c)), registry(std::move(executor), settings.logger()) {}
+
+  const config settings;
+  function_registry registry;
+  routing_source routing;
+  server_metrics metrics;
+  std::atomic<bool> draining{false};
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  spdlog::logger& log() const noexcept { return *settings.logger(); }
+};
+
+}  // namespace fezz::detail

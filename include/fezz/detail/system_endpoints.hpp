@@ -1,0 +1,232 @@
+#pragma once
+
+// The host's own endpoints: /_health and /_metrics (JSON, or Prometheus text
+// with ?format=prometheus).
+
+#include <fezz/detail/host_state.hpp>
+#include <fezz/request.hpp>
+#include <fezz/response.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace fezz::detail {
+
+inline bool is_system_path(std::string_view path) noexcept {
+  return path == "/_health" || path == "/_metrics";
+}
+
+inline std::chrono::duration<double> seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::steady_clock::now() - t;
+}
+
+// One function as /_metrics reports it: its routed manifest if it is routed,
+// else the manifest its code was written with.
+inline nlohmann::json function_json(const function_status& s, const routing_snapshot& routes,
+                                    const function_registry& registry) {
+  const function_metrics& m = *s.metrics;
+  const auto load = [](const std::atomic<std::uint64_t>& a) {
+    return a.load(std::memory_order_relaxed);
+  };
+  nlohmann::json j;
+  j["id"] = s.id;
+  if (const routing_target* target = routes.target(s.id)) {
+    const owned_manifest& manifest = target->info->manifest;
+    j["version"] = manifest.version;
+    j["method"] = manifest.method;
+    j["path"] = manifest.path;
+    j["timeout_seconds"] = manifest.timeout.count();
+    j["description"] = manifest.description;
+    j["routed"] = true;
+  } else {
+    const auto slot = registry.find(s.id);
+    const manifest& manifest = slot->registration.static_manifest;
+    j["version"] = manifest.version;
+    j["method"] = manifest.method;
+    j["path"] = manifest.path;
+    j["timeout_seconds"] = manifest.timeout.count();
+    j["description"] = manifest.description;
+    j["routed"] = false;
+  }
+  j["loaded"] = s.loaded;
+  j["loading"] = s.loading;
+  j["in_flight"] = s.in_flight;
+  j["requests"] = load(m.requests);
+  j["errors"] = load(m.errors);
+  j["timeouts"] = load(m.timeouts);
+  j["loads"] = load(m.loads);
+  j["load_failures"] = load(m.load_failures);
+  j["unloads"] = load(m.unloads);
+  j["last_load_us"] = load(m.last_load_ns) / 1000;
+  j["idle_seconds"] = s.loaded ? nlohmann::json(std::chrono::duration<double>(s.idle).count())
+                               : nlohmann::json(nullptr);
+  if (!s.last_error.empty()) {
+    j["last_error"] = s.last_error;
+  }
+  const auto count = m.latency.count();
+  j["latency"] = {{"count", count},
+                  {"mean_us", count == 0 ? 0.0
+                                         : static_cast<double>(m.latency.sum().count()) / 1000.0 /
+                                               static_cast<double>(count)}};
+  return j;
+}
+
+inline response metrics_json(const host_state& host, const routing_snapshot& routes) {
+  const auto load = [](const std::atomic<std::uint64_t>& a) {
+    return a.load(std::memory_order_relaxed);
+  };
+  const server_metrics& sm = host.metrics;
+  nlohmann::json functions = nlohmann::json::array();
+  for (const auto& status : host.registry.status()) {
+    functions.push_back(function_json(status, routes, host.registry));
+  }
+  nlohmann::json body{
+      {"node", host.settings.node()},
+      {"uptime_seconds", seconds_since(host.started).count()},
+      {"draining", host.draining.load()},
+      {"connections",
+       {{"active", load(sm.connections_active)},
+        {"total", load(sm.connections_total)},
+        {"refused", load(sm.connections_refused)}}},
+      {"requests",
+       {{"total", load(sm.requests_total)},
+        {"rejected", load(sm.rejected_total)},
+        {"1xx", load(sm.responses[0])},
+        {"2xx", load(sm.responses[1])},
+        {"3xx", load(sm.responses[2])},
+        {"4xx", load(sm.responses[3])},
+        {"5xx", load(sm.responses[4])}}},
+      {"functions", std::move(functions)}};
+  return response::json(body);
+}
+
+// A Prometheus label value: backslash, quote and newline escaped.
+inline std::string label_value(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (const char c : v) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+inline response metrics_prometheus(const host_state& host) {
+  const auto load = [](const std::atomic<std::uint64_t>& a) {
+    return a.load(std::memory_order_relaxed);
+  };
+  const auto statuses = host.registry.status();
+  std::string out;
+  auto family = [&](std::string_view name, std::string_view type, std::string_view help,
+                    auto value_of) {
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                   type);
+    for (const auto& s : statuses) {
+      fmt::format_to(std::back_inserter(out), "{}{{function=\"{}\"}} {}\n", name,
+                     label_value(s.id), value_of(s));
+    }
+  };
+  family("fezz_requests_total", "counter", "Requests a function answered.",
+         [&](const function_status& s) { return load(s.metrics->requests); });
+  family("fezz_errors_total", "counter", "5xx answers of a function (exceptions, timeouts, loads).",
+         [&](const function_status& s) { return load(s.metrics->errors); });
+  family("fezz_timeouts_total", "counter", "Calls cut off at the function's timeout (504).",
+         [&](const function_status& s) { return load(s.metrics->timeouts); });
+  family("fezz_loads_total", "counter", "Successful loads (construct + on_load).",
+         [&](const function_status& s) { return load(s.metrics->loads); });
+  family("fezz_load_failures_total", "counter", "Failed loads.",
+         [&](const function_status& s) { return load(s.metrics->load_failures); });
+  family("fezz_unloads_total", "counter", "Unloads (on_unload + destroy).",
+         [&](const function_status& s) { return load(s.metrics->unloads); });
+  family("fezz_loaded", "gauge", "1 while an instance is loaded.",
+         [](const function_status& s) { return s.loaded ? 1 : 0; });
+  family("fezz_in_flight", "gauge", "Calls running now.",
+         [](const function_status& s) { return s.in_flight; });
+  family("fezz_last_load_seconds", "gauge", "Duration of the last load.",
+         [&](const function_status& s) {
+           return static_cast<double>(load(s.metrics->last_load_ns)) / 1e9;
+         });
+
+  out +=
+      "# HELP fezz_request_duration_seconds Time from routing to the function's response.\n"
+      "# TYPE fezz_request_duration_seconds histogram\n";
+  for (const auto& s : statuses) {
+    const latency_histogram& h = s.metrics->latency;
+    const std::string id = label_value(s.id);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < latency_histogram::bounds_us.size(); ++i) {
+      cumulative += h.bucket(i);
+      fmt::format_to(std::back_inserter(out),
+                     "fezz_request_duration_seconds_bucket{{function=\"{}\",le=\"{}\"}} {}\n", id,
+                     static_cast<double>(latency_histogram::bounds_us[i]) / 1e6, cumulative);
+    }
+    cumulative += h.bucket(latency_histogram::bounds_us.size());
+    fmt::format_to(std::back_inserter(out),
+                   "fezz_request_duration_seconds_bucket{{function=\"{}\",le=\"+Inf\"}} {}\n"
+                   "fezz_request_duration_seconds_sum{{function=\"{}\"}} {}\n"
+                   "fezz_request_duration_seconds_count{{function=\"{}\"}} {}\n",
+                   id, cumulative, id, std::chrono::duration<double>(h.sum()).count(), id,
+                   cumulative);
+  }
+
+  const server_metrics& sm = host.metrics;
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP fezz_http_connections_active Open client connections.\n"
+                 "# TYPE fezz_http_connections_active gauge\n"
+                 "fezz_http_connections_active {}\n"
+                 "# HELP fezz_http_connections_total Accepted client connections.\n"
+                 "# TYPE fezz_http_connections_total counter\n"
+                 "fezz_http_connections_total {}\n"
+                 "# HELP fezz_http_requests_total Requests received, by response status class.\n"
+                 "# TYPE fezz_http_requests_total counter\n",
+                 load(sm.connections_active), load(sm.connections_total));
+  for (std::size_t i = 0; i < sm.responses.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), "fezz_http_requests_total{{class=\"{}xx\"}} {}\n",
+                   i + 1, load(sm.responses[i]));
+  }
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP fezz_uptime_seconds Seconds since the server started.\n"
+                 "# TYPE fezz_uptime_seconds gauge\n"
+                 "fezz_uptime_seconds {}\n",
+                 seconds_since(host.started).count());
+  return response::text(std::move(out))
+      .header(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+// Answers a system path; only GET and HEAD are allowed.
+inline response system_response(const host_state& host, const routing_snapshot& routes,
+                                const request& req) {
+  if (req.verb() != http::verb::get && req.verb() != http::verb::head) {
+    return response::error(http::status::method_not_allowed,
+                           fmt::format("{} is not allowed on {}", req.method(), req.path()))
+        .header(http::field::allow, "GET, HEAD");
+  }
+  if (req.path() == "/_health") {
+    if (host.draining.load(std::memory_order_relaxed)) {
+      return response::text("DRAINING", http::status::service_unavailable);
+    }
+    return response::text("OK");
+  }
+  const auto format = req.query_param("format");
+  if (format && *format == "prometheus") {
+    return metrics_prometheus(host);
+  }
+  if (format && *format != "json") {
+    return response::error(http::status::bad_request,
+                           fmt::format("unknown format '{}': use json or prometheus", *format));
+  }
+  return metrics_json(host, routes);
+}
+
+}  // namespace fezz::detail
