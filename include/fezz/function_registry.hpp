@@ -90,6 +90,7 @@ class function_slot : public std::enable_shared_from_this<function_slot> {
 // instance is neither unloaded nor replaced.
 class function_lease {
  public:
+  function_lease() noexcept = default;  // holds nothing
   function_lease(function_lease&& other) noexcept : slot_(std::exchange(other.slot_, nullptr)) {}
   function_lease& operator=(function_lease&& other) noexcept {
     if (this != &other) {
@@ -102,6 +103,7 @@ class function_lease {
   function_lease& operator=(const function_lease&) = delete;
   ~function_lease() { release(); }
 
+  explicit operator bool() const noexcept { return slot_ != nullptr; }
   detail::function_instance& instance() const noexcept { return *slot_->instance; }
   function_metrics& metrics() const noexcept { return slot_->metrics; }
 
@@ -110,7 +112,7 @@ class function_lease {
   explicit function_lease(detail::function_slot* slot) noexcept : slot_(slot) {}
   inline void release() noexcept;
 
-  detail::function_slot* slot_;
+  detail::function_slot* slot_ = nullptr;
 };
 
 // What /_metrics reports for one function.

@@ -65,8 +65,8 @@ class connection : public std::enable_shared_from_this<connection> {
     http::status status;
     std::string message;
   };
-  std::optional<rejection> classify(const beast::error_code& ec) const;
-  bool request_line_too_long() const;
+  using parser_type = http::request_parser<http::string_body>;
+  std::optional<rejection> classify(const beast::error_code& ec, const parser_type& parser) const;
   asio::awaitable<void> reject(const rejection& r, unsigned version);
   void finish(response::message_type& res, std::string_view request_id, bool keep_alive,
               bool head) const;
@@ -78,19 +78,16 @@ class connection : public std::enable_shared_from_this<connection> {
   bool idle_ = true;
 };
 
-inline bool connection::request_line_too_long() const {
-  const auto data = buffer_.cdata();
-  const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
-  const auto end = bytes.find("\r\n");
-  return (end == std::string_view::npos ? bytes.size() : end) > host_.settings.max_target_bytes();
-}
-
-// The status for a read error, or nullopt when the connection just ends.
+// The status for a read error, or nullopt when the connection just ends: the
+// client closed it, or a timeout did (Beast's stream closes the socket then,
+// which is what cuts a trickling client off).
 inline std::optional<connection::rejection> connection::classify(
-    const beast::error_code& ec) const {
+    const beast::error_code& ec, const parser_type& parser) const {
   const auto& s = host_.settings;
   if (ec == http::error::header_limit) {
-    if (request_line_too_long()) {
+    // No target yet means the request line alone overran the limit: its target is too long.
+    const auto target = parser.get().target();
+    if (target.empty() || target.size() > s.max_target_bytes()) {
       return rejection{http::status::uri_too_long,
                        fmt::format("request target exceeds {} bytes", s.max_target_bytes())};
     }
@@ -100,9 +97,6 @@ inline std::optional<connection::rejection> connection::classify(
   if (ec == http::error::body_limit) {
     return rejection{http::status::payload_too_large,
                      fmt::format("body exceeds {} bytes", s.max_body_bytes())};
-  }
-  if (ec == beast::error::timeout) {
-    return rejection{http::status::request_timeout, "request not received in time"};
   }
   if (ec == http::error::bad_transfer_encoding) {
     return rejection{http::status::not_implemented, "unsupported Transfer-Encoding"};
@@ -163,26 +157,41 @@ inline asio::awaitable<void> connection::run() {
     stream_.expires_after(s.header_timeout());
     auto [header_ec, header_bytes] =
         co_await http::async_read_header(stream_, buffer_, parser, nothrow_awaitable);
-    (void)header_bytes;
     if (header_ec) {
-      if (auto r = classify(header_ec)) {
+      if (auto r = classify(header_ec, parser)) {
         co_await reject(*r, 11);
       }
       break;
     }
+    // Temporaries are kept out of co_await expressions: g++ 12 destroys some twice.
     const auto& head = parser.get();
     if (head.target().size() > s.max_target_bytes()) {
-      co_await reject({http::status::uri_too_long,
-                       fmt::format("request target exceeds {} bytes", s.max_target_bytes())},
-                      head.version());
+      const rejection r{http::status::uri_too_long,
+                        fmt::format("request target exceeds {} bytes", s.max_target_bytes())};
+      co_await reject(r, head.version());
+      break;
+    }
+    // Beast's header limit counts only bytes beyond those already buffered: check the total.
+    if (header_bytes > s.max_header_bytes()) {
+      const rejection r{http::status::request_header_fields_too_large,
+                        fmt::format("header section exceeds {} bytes", s.max_header_bytes())};
+      co_await reject(r, head.version());
+      break;
+    }
+    // Beast reads only chunked framing; any other coding is not ours to guess (RFC 9112 6.1).
+    if (const auto coding = head[http::field::transfer_encoding];
+        !coding.empty() && !beast::iequals(coding, "chunked")) {
+      const rejection r{http::status::not_implemented,
+                        fmt::format("Transfer-Encoding '{}' is not supported", coding)};
+      co_await reject(r, head.version());
       break;
     }
     if (!parser.is_done()) {
       const auto expect = head[http::field::expect];
       if (!expect.empty()) {
         if (!beast::iequals(expect, "100-continue")) {
-          co_await reject({http::status::expectation_failed, "only 100-continue is supported"},
-                          head.version());
+          const rejection r{http::status::expectation_failed, "only 100-continue is supported"};
+          co_await reject(r, head.version());
           break;
         }
         http::response<http::empty_body> go_on{http::status::continue_, head.version()};
@@ -197,7 +206,7 @@ inline asio::awaitable<void> connection::run() {
           co_await http::async_read(stream_, buffer_, parser, nothrow_awaitable);
       (void)body_bytes;
       if (body_ec) {
-        if (auto r = classify(body_ec)) {
+        if (auto r = classify(body_ec, parser)) {
           co_await reject(*r, head.version());
         }
         break;

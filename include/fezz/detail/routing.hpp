@@ -6,6 +6,7 @@
 
 #include <fezz/context.hpp>
 #include <fezz/function_registry.hpp>
+#include <fezz/detail/string_hash.hpp>
 #include <fezz/route_table.hpp>
 
 #include <atomic>

@@ -171,8 +171,8 @@ inline boost::asio::awaitable<void> server::accept_loop() {
   const auto& s = host_->settings;
   s.logger()->info("listening on {}:{}", s.host(), port_.load());
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(connection_executor(),
-                                                        detail::nothrow_awaitable);
+    auto executor = connection_executor();  // named: no temporaries inside co_await (g++ 12)
+    auto [ec, socket] = co_await acceptor_.async_accept(executor, detail::nothrow_awaitable);
     if (ec) {
       if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open()) {
         co_return;
