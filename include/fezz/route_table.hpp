@@ -1,0 +1,645 @@
+#pragma once
+
+// The route table: (method, path) -> the best route and its path parameters.
+//
+// A plain value type, like the standard containers: not internally synchronized.
+// The server publishes immutable copies (copy-on-write), so reads need no lock.
+// Depends only on the standard library and <fezz/manifest.hpp>.
+//
+// Patterns: "/users" (static), "/users/:id" (one-segment parameter), "/static/*"
+// and "/files/*rest" (tail wildcard: zero or more remaining segments).
+// Paths and patterns are split on '/'; empty segments are ignored.
+//
+// Ranking among routes that match the path and the method:
+//   1. higher priority;
+//   2. more specific, compared segment by segment from the left: static beats
+//      parameter beats wildcard; a pattern that ends exactly where the path ends
+//      beats a wildcard that matches zero segments there (so "/api" is not
+//      shadowed by "/api/*"), and a longer wildcard pattern beats a shorter one;
+//   3. method: the exact method, then (for HEAD requests) GET, then ANY;
+//   4. earlier insertion.
+//
+// Parameter and wildcard values are percent-decoded segment by segment; a segment
+// with a malformed escape ("%zz", "%4") keeps its raw text. '+' is not a space.
+// Static segments compare against the raw path segment, case-sensitively.
+
+#include <fezz/manifest.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace fezz {
+
+struct route {
+  std::string method;  // an upper-case method token, or "ANY" for every method
+  std::string pattern;
+  std::string function_id;
+  int priority = 0;  // higher wins; ties are broken by specificity
+
+  friend bool operator==(const route&, const route&) = default;
+};
+
+// Parameter name -> decoded value, in pattern order. A bare "*" is named "*".
+using path_params = std::vector<std::pair<std::string, std::string>>;
+
+struct route_match {
+  const route* matched = nullptr;  // into the table; valid until it is modified or destroyed
+  path_params params;
+
+  // The value of a parameter, or "" if the route has no such parameter.
+  std::string_view param(std::string_view name) const noexcept {
+    for (const auto& [key, value] : params) {
+      if (key == name) {
+        return value;
+      }
+    }
+    return {};
+  }
+};
+
+namespace detail {
+
+// The next non-empty '/'-separated segment of `text` at or after `pos`, or "" when
+// none is left; `pos` moves past the segment returned.
+constexpr std::string_view next_segment(std::string_view text, std::size_t& pos) noexcept {
+  while (pos < text.size() && text[pos] == '/') {
+    ++pos;
+  }
+  const std::size_t start = pos;
+  while (pos < text.size() && text[pos] != '/') {
+    ++pos;
+  }
+  return text.substr(start, pos - start);
+}
+
+constexpr bool is_parameter_segment(std::string_view segment) noexcept {
+  return !segment.empty() && segment.front() == ':';
+}
+
+constexpr bool is_wildcard_segment(std::string_view segment) noexcept {
+  return !segment.empty() && segment.front() == '*';
+}
+
+// The name a parameter or wildcard segment binds: ":id" -> "id", "*rest" -> "rest", "*" -> "*".
+constexpr std::string_view capture_name(std::string_view segment) noexcept {
+  return segment.size() == 1 && segment.front() == '*' ? segment : segment.substr(1);
+}
+
+// Why `pattern` is not a valid route pattern, or "" if it is.
+constexpr std::string_view pattern_problem(std::string_view pattern) noexcept {
+  if (pattern.empty() || pattern.front() != '/') {
+    return "a pattern must start with '/'";
+  }
+  std::size_t pos = 0;
+  for (std::string_view segment = next_segment(pattern, pos); !segment.empty();
+       segment = next_segment(pattern, pos)) {
+    if (!is_parameter_segment(segment) && !is_wildcard_segment(segment)) {
+      continue;
+    }
+    if (segment == ":") {
+      return "a ':' parameter needs a name";
+    }
+    if (is_wildcard_segment(segment)) {
+      std::size_t after = pos;
+      if (!next_segment(pattern, after).empty()) {
+        return "a '*' wildcard must be the last segment";
+      }
+    }
+    // Patterns are short, so a quadratic scan for an earlier capture of the same name is fine.
+    const std::string_view name = capture_name(segment);
+    std::size_t earlier_pos = 0;
+    for (std::string_view earlier = next_segment(pattern, earlier_pos);
+         earlier.data() != segment.data(); earlier = next_segment(pattern, earlier_pos)) {
+      if ((is_parameter_segment(earlier) || is_wildcard_segment(earlier)) &&
+          capture_name(earlier) == name) {
+        return "parameter names must be unique";
+      }
+    }
+  }
+  return {};
+}
+
+// The pattern with empty segments dropped: "//users/:id/" -> "/users/:id". Two routes
+// with the same method and canonical pattern are the same route.
+inline std::string canonical_pattern(std::string_view pattern) {
+  std::string out;
+  out.reserve(pattern.size());
+  std::size_t pos = 0;
+  for (std::string_view segment = next_segment(pattern, pos); !segment.empty();
+       segment = next_segment(pattern, pos)) {
+    out += '/';
+    out += segment;
+  }
+  if (out.empty()) {
+    out = "/";
+  }
+  return out;
+}
+
+constexpr int hex_digit_value(char c) noexcept {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// Appends the percent-decoded `segment` to `out`, or the raw text if an escape is malformed.
+inline void append_decoded(std::string& out, std::string_view segment) {
+  const std::size_t start = out.size();
+  for (std::size_t i = 0; i < segment.size(); ++i) {
+    if (segment[i] != '%') {
+      out += segment[i];
+      continue;
+    }
+    const int high = i + 2 < segment.size() ? hex_digit_value(segment[i + 1]) : -1;
+    const int low = high >= 0 ? hex_digit_value(segment[i + 2]) : -1;
+    if (low < 0) {
+      out.resize(start);
+      out += segment;
+      return;
+    }
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+}
+
+// Methods get a small code so the search compares integers and prunes subtrees by a
+// bit mask. Every other token shares `other_method` and is compared as text.
+inline constexpr std::string_view coded_methods[] = {"GET",   "HEAD",    "POST",  "PUT", "DELETE",
+                                                     "PATCH", "OPTIONS", "TRACE", "ANY"};
+inline constexpr std::uint8_t get_method = 0;
+inline constexpr std::uint8_t head_method = 1;
+inline constexpr std::uint8_t any_method = 8;
+inline constexpr std::uint8_t other_method = 9;
+
+constexpr std::uint8_t method_code(std::string_view method) noexcept {
+  for (std::uint8_t code = 0; code < other_method; ++code) {
+    if (coded_methods[code] == method) {
+      return code;
+    }
+  }
+  return other_method;
+}
+
+constexpr std::uint16_t method_bit(std::uint8_t code) noexcept {
+  return static_cast<std::uint16_t>(1U << code);
+}
+
+// A route as the search sees it, so that only the winner's entry is read.
+struct route_ref {
+  std::uint32_t index;  // into the table's entries, which are in insertion order
+  int priority;
+  std::uint8_t method;
+};
+
+// The routes of one shape at one node: almost always one, so the first is stored inline
+// and a lookup reads no memory outside the node.
+class route_refs {
+ public:
+  route_ref* begin() noexcept { return count_ > 1 ? spill_.data() : &first_; }
+  route_ref* end() noexcept { return begin() + count_; }
+  const route_ref* begin() const noexcept { return count_ > 1 ? spill_.data() : &first_; }
+  const route_ref* end() const noexcept { return begin() + count_; }
+  bool empty() const noexcept { return count_ == 0; }
+
+  void push_back(const route_ref& ref) {
+    if (count_ == 1) {
+      spill_.reserve(2);
+      spill_.push_back(first_);
+    }
+    if (count_ == 0) {
+      first_ = ref;
+    } else {
+      spill_.push_back(ref);
+    }
+    ++count_;
+  }
+
+ private:
+  route_ref first_{};
+  std::uint32_t count_ = 0;
+  std::vector<route_ref> spill_;  // all of them, once there is more than one
+};
+
+// One node per pattern prefix. Nodes live in a vector and refer to each other by index,
+// so the whole trie copies with the table's implicit copy constructor. The fields a
+// lookup reads come first; a node fills two cache lines on common 64-bit targets.
+struct alignas(64) route_node {
+  std::uint32_t parameter = 0;              // child index; 0 means none (the root is never a child)
+  int max_priority = 0;                     // an upper bound over the routes at or below this node
+  std::uint16_t method_mask = 0;            // method bits of the routes at or below this node
+  std::uint16_t parameter_method_mask = 0;  // the parameter child's, to prune it unread
+  bool has_static_children = false;
+  bool has_wildcards = false;
+  std::string segment;   // the static segment leading here; "" for the root and parameters
+  route_refs ends;       // routes whose pattern ends here
+  route_refs wildcards;  // routes whose pattern is this prefix + "*..."
+};
+
+// A static edge (parent, segment) -> child in one open-addressing table for the whole
+// trie: a lookup costs one probe and the child node it needs anyway, whatever the size.
+struct edge_slot {
+  std::uint32_t tag = 0;  // high hash bits, to skip most foreign slots without a node read
+  std::uint32_t parent = 0;
+  std::uint32_t child = 0;  // 0 means empty
+};
+
+inline std::uint64_t edge_hash(std::uint32_t parent, std::string_view segment) noexcept {
+  std::uint64_t h = std::hash<std::string_view>{}(segment);
+  h ^= (std::uint64_t{parent} + 1) * 0x9E3779B97F4A7C15ULL;
+  h ^= h >> 32;
+  h *= 0xD6E8FEB86659FD93ULL;
+  h ^= h >> 32;
+  return h;
+}
+
+}  // namespace detail
+
+class route_table {
+ public:
+  // Adds `r`, replacing the route with the same method and (canonical) pattern, which
+  // keeps its place in insertion order. Throws std::invalid_argument for a bad pattern
+  // or method; the table is then unchanged.
+  void add(route r) {
+    if (const std::string_view problem = detail::pattern_problem(r.pattern); !problem.empty()) {
+      throw std::invalid_argument("fezz::route_table: invalid pattern \"" + r.pattern +
+                                  "\": " + std::string(problem));
+    }
+    if (!is_valid_method(r.method)) {
+      throw std::invalid_argument("fezz::route_table: invalid method \"" + r.method +
+                                  "\": must be an upper-case HTTP method token or ANY");
+    }
+    std::string key = detail::canonical_pattern(r.pattern);
+    if (entries_.size() == entries_.capacity()) {
+      entries_.reserve(std::max<std::size_t>(16, entries_.capacity() * 2));
+    }
+    const std::uint8_t method = detail::method_code(r.method);
+    detail::route_refs& list = node_list_for(key, r.priority, method);
+    for (detail::route_ref& ref : list) {
+      entry& existing = entries_[ref.index];
+      if (existing.value.method == r.method && existing.key == key) {
+        ref.priority = r.priority;
+        existing.value = std::move(r);
+        return;
+      }
+    }
+    list.push_back({static_cast<std::uint32_t>(entries_.size()), r.priority, method});
+    entries_.push_back(entry{std::move(r), std::move(key)});  // cannot throw: capacity reserved
+  }
+
+  // Removes every route of `function_id`; returns how many were removed.
+  std::size_t remove_function(std::string_view function_id) {
+    const std::size_t removed =
+        std::erase_if(entries_, [&](const entry& e) { return e.value.function_id == function_id; });
+    if (removed != 0) {
+      rebuild();
+    }
+    return removed;
+  }
+
+  // Removes the route with this method and pattern; false if there is none.
+  bool remove(std::string_view method, std::string_view pattern) {
+    if (!detail::pattern_problem(pattern).empty()) {
+      return false;
+    }
+    const std::string key = detail::canonical_pattern(pattern);
+    const auto it = std::find_if(entries_.begin(), entries_.end(), [&](const entry& e) {
+      return e.value.method == method && e.key == key;
+    });
+    if (it == entries_.end()) {
+      return false;
+    }
+    entries_.erase(it);
+    rebuild();
+    return true;
+  }
+
+  void clear() noexcept {
+    entries_.clear();
+    nodes_.clear();
+    edges_.clear();
+    edge_count_ = 0;
+  }
+
+  std::size_t size() const noexcept { return entries_.size(); }
+  bool empty() const noexcept { return entries_.empty(); }
+
+  // Every route, in insertion order.
+  std::vector<route> routes() const {
+    std::vector<route> out;
+    out.reserve(entries_.size());
+    for (const entry& e : entries_) {
+      out.push_back(e.value);
+    }
+    return out;
+  }
+
+  // The best route for `path` (the target's path, without the query) and `method`.
+  std::optional<route_match> find(std::string_view path, std::string_view method) const {
+    if (nodes_.empty()) {
+      return std::nullopt;
+    }
+    search_state state{path, method, detail::method_code(method)};
+    state.mask = detail::method_bit(state.code) | detail::method_bit(detail::any_method);
+    if (state.code == detail::head_method) {
+      state.mask = static_cast<std::uint16_t>(state.mask | detail::method_bit(detail::get_method));
+    }
+    if (state.worth(nodes_[0])) {
+      search(0, 0, state);
+    }
+    if (state.best == no_route) {
+      return std::nullopt;
+    }
+    const route& winner = entries_[state.best].value;
+    return route_match{&winner, extract_params(winner.pattern, path)};
+  }
+
+  // The methods of every route whose pattern matches `path`, sorted and unique, with
+  // "HEAD" added when "GET" is present (for 405 + Allow); empty when no pattern matches.
+  // An ANY route contributes "ANY" as is (such a path never answers 405).
+  std::vector<std::string> allowed_methods(std::string_view path) const {
+    std::vector<std::string_view> methods;
+    if (!nodes_.empty()) {
+      collect_methods(0, 0, path, methods);
+    }
+    if (std::find(methods.begin(), methods.end(), "GET") != methods.end()) {
+      methods.push_back("HEAD");
+    }
+    std::sort(methods.begin(), methods.end());
+    methods.erase(std::unique(methods.begin(), methods.end()), methods.end());
+    return {methods.begin(), methods.end()};
+  }
+
+ private:
+  struct entry {
+    route value;
+    std::string key;  // canonical pattern
+  };
+
+  static constexpr std::uint32_t no_route = UINT32_MAX;
+
+  struct search_state {
+    std::string_view path;
+    std::string_view method;
+    std::uint8_t code;
+    std::uint16_t mask = 0;  // method bits a route may have to serve this request
+    std::uint32_t best = no_route;
+    int best_priority = 0;
+    int best_method_rank = 0;
+    const detail::route_refs* best_list = nullptr;  // identifies the winner's shape
+
+    // Whether a subtree can hold anything better than the best so far. Subtrees are
+    // searched from most to least specific, so an equal priority found later loses.
+    bool worth(const detail::route_node& node) const noexcept {
+      return (node.method_mask & mask) != 0 &&
+             (best == no_route || node.max_priority > best_priority);
+    }
+  };
+
+  static_assert(std::is_nothrow_move_constructible_v<detail::route_node>,
+                "nodes must move, not copy, when the node vector grows");
+
+  // The end or wildcard list of the node for canonical `pattern`, creating nodes as needed
+  // and recording `priority` and `method` on the way down.
+  detail::route_refs& node_list_for(std::string_view pattern, int priority, std::uint8_t method) {
+    if (nodes_.empty()) {
+      edges_.clear();
+      edge_count_ = 0;
+      new_node({}, priority);
+    }
+    std::uint32_t at = 0;
+    const std::uint16_t bit = detail::method_bit(method);
+    const auto record = [&] {
+      detail::route_node& node = nodes_[at];
+      node.max_priority = std::max(node.max_priority, priority);
+      node.method_mask = static_cast<std::uint16_t>(node.method_mask | bit);
+    };
+    record();
+    std::size_t pos = 0;
+    for (std::string_view segment = detail::next_segment(pattern, pos); !segment.empty();
+         segment = detail::next_segment(pattern, pos)) {
+      if (detail::is_wildcard_segment(segment)) {
+        nodes_[at].has_wildcards = true;
+        return nodes_[at].wildcards;
+      }
+      std::uint32_t child = 0;
+      if (detail::is_parameter_segment(segment)) {
+        child = nodes_[at].parameter;
+        if (child == 0) {
+          child = new_node({}, priority);
+          nodes_[at].parameter = child;
+        }
+        nodes_[at].parameter_method_mask =
+            static_cast<std::uint16_t>(nodes_[at].parameter_method_mask | bit);
+      } else {
+        child = find_edge(at, segment);
+        if (child == 0) {
+          child = new_node(segment, priority);
+          insert_edge(at, child);
+          nodes_[at].has_static_children = true;
+        }
+      }
+      at = child;
+      record();
+    }
+    return nodes_[at].ends;
+  }
+
+  std::uint32_t new_node(std::string_view segment, int priority) {
+    const auto index = static_cast<std::uint32_t>(nodes_.size());
+    detail::route_node& node = nodes_.emplace_back();
+    node.segment = segment;
+    node.max_priority = priority;
+    return index;
+  }
+
+  std::uint32_t find_edge(std::uint32_t parent, std::string_view segment) const noexcept {
+    if (edges_.empty()) {
+      return 0;
+    }
+    const std::uint64_t hash = detail::edge_hash(parent, segment);
+    const auto tag = static_cast<std::uint32_t>(hash >> 32);
+    const std::size_t mask = edges_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(hash) & mask;; i = (i + 1) & mask) {
+      const detail::edge_slot slot = edges_[i];
+      if (slot.child == 0) {
+        return 0;
+      }
+      if (slot.tag == tag && slot.parent == parent && nodes_[slot.child].segment == segment) {
+        return slot.child;
+      }
+    }
+  }
+
+  // Adds the edge from `parent` to its static `child`; the table stays at most half full.
+  void insert_edge(std::uint32_t parent, std::uint32_t child) {
+    if ((edge_count_ + 1) * 2 > edges_.size()) {
+      std::vector<detail::edge_slot> old(std::max<std::size_t>(16, edges_.size() * 2));
+      old.swap(edges_);
+      edge_count_ = 0;
+      for (const detail::edge_slot slot : old) {
+        if (slot.child != 0) {
+          place_edge(slot.parent, slot.child);
+        }
+      }
+    }
+    place_edge(parent, child);
+  }
+
+  void place_edge(std::uint32_t parent, std::uint32_t child) noexcept {
+    const std::uint64_t hash = detail::edge_hash(parent, nodes_[child].segment);
+    const std::size_t mask = edges_.size() - 1;
+    std::size_t i = static_cast<std::size_t>(hash) & mask;
+    while (edges_[i].child != 0) {
+      i = (i + 1) & mask;
+    }
+    edges_[i] = {static_cast<std::uint32_t>(hash >> 32), parent, child};
+    ++edge_count_;
+  }
+
+  // Removal is rare: rebuild the trie from the routes, which also tightens the bounds.
+  // Should an allocation fail here, the trie holds only some routes but stays safe to read.
+  void rebuild() {
+    nodes_.clear();
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      const route& r = entries_[i].value;
+      const std::uint8_t method = detail::method_code(r.method);
+      node_list_for(entries_[i].key, r.priority, method)
+          .push_back({static_cast<std::uint32_t>(i), r.priority, method});
+    }
+  }
+
+  // Depth-first, most specific first: static child, parameter child, then (at the end of
+  // the path) routes ending here, then wildcards. No allocation.
+  void search(std::uint32_t at, std::size_t pos, search_state& state) const {
+    const detail::route_node& node = nodes_[at];
+    std::size_t next = pos;
+    const std::string_view segment = detail::next_segment(state.path, next);
+    if (segment.empty()) {
+      consider(node.ends, state);
+    } else {
+      if (node.has_static_children) {
+        const std::uint32_t child = find_edge(at, segment);
+        if (child != 0 && state.worth(nodes_[child])) {
+          search(child, next, state);
+        }
+      }
+      if ((node.parameter_method_mask & state.mask) != 0 && state.worth(nodes_[node.parameter])) {
+        search(node.parameter, next, state);
+      }
+    }
+    if (node.has_wildcards) {
+      consider(node.wildcards, state);
+    }
+  }
+
+  // Where a route's method stands for this request: lower is better, -1 is no match.
+  int method_rank(const detail::route_ref& ref, const search_state& state) const noexcept {
+    if (ref.method == state.code) {
+      return ref.method != detail::other_method || entries_[ref.index].value.method == state.method
+                 ? 0
+                 : -1;
+    }
+    if (state.code == detail::head_method && ref.method == detail::get_method) {
+      return 1;
+    }
+    return ref.method == detail::any_method ? 2 : -1;
+  }
+
+  void consider(const detail::route_refs& list, search_state& state) const noexcept {
+    for (const detail::route_ref& ref : list) {
+      const int rank = method_rank(ref, state);
+      if (rank < 0) {
+        continue;
+      }
+      bool better = state.best == no_route || ref.priority > state.best_priority;
+      if (!better && ref.priority == state.best_priority && &list == state.best_list) {
+        better = rank < state.best_method_rank ||
+                 (rank == state.best_method_rank && ref.index < state.best);
+      }
+      if (better) {
+        state.best = ref.index;
+        state.best_priority = ref.priority;
+        state.best_method_rank = rank;
+        state.best_list = &list;
+      }
+    }
+  }
+
+  void collect_methods(std::uint32_t at, std::size_t pos, std::string_view path,
+                       std::vector<std::string_view>& methods) const {
+    const detail::route_node& node = nodes_[at];
+    const auto add_methods = [&](const detail::route_refs& list) {
+      for (const detail::route_ref& ref : list) {
+        methods.push_back(entries_[ref.index].value.method);
+      }
+    };
+    std::size_t next = pos;
+    const std::string_view segment = detail::next_segment(path, next);
+    if (segment.empty()) {
+      add_methods(node.ends);
+    } else {
+      if (const std::uint32_t child = node.has_static_children ? find_edge(at, segment) : 0;
+          child != 0) {
+        collect_methods(child, next, path, methods);
+      }
+      if (node.parameter != 0) {
+        collect_methods(node.parameter, next, path, methods);
+      }
+    }
+    add_methods(node.wildcards);
+  }
+
+  // Walks the winner's pattern along the path again and decodes what it captures.
+  static path_params extract_params(std::string_view pattern, std::string_view path) {
+    path_params params;
+    std::size_t pattern_pos = 0;
+    std::size_t path_pos = 0;
+    for (std::string_view segment = detail::next_segment(pattern, pattern_pos); !segment.empty();
+         segment = detail::next_segment(pattern, pattern_pos)) {
+      if (detail::is_wildcard_segment(segment)) {
+        std::string rest;
+        bool first = true;
+        for (std::string_view part = detail::next_segment(path, path_pos); !part.empty();
+             part = detail::next_segment(path, path_pos)) {
+          if (!first) {
+            rest += '/';
+          }
+          first = false;
+          detail::append_decoded(rest, part);
+        }
+        params.emplace_back(std::string(detail::capture_name(segment)), std::move(rest));
+        break;
+      }
+      const std::string_view part = detail::next_segment(path, path_pos);
+      if (detail::is_parameter_segment(segment)) {
+        std::string value;
+        detail::append_decoded(value, part);
+        params.emplace_back(std::string(detail::capture_name(segment)), std::move(value));
+      }
+    }
+    return params;
+  }
+
+  std::vector<entry> entries_;             // insertion order; the trie refers to indices
+  std::vector<detail::route_node> nodes_;  // nodes_[0] is the root; empty when no routes
+  std::vector<detail::edge_slot> edges_;   // static edges; size is a power of two
+  std::size_t edge_count_ = 0;
+};
+
+}  // namespace fezz
