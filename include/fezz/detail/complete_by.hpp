@@ -15,6 +15,7 @@
 #include <chrono>
 #include <exception>
 #include <optional>
+#include <variant>
 
 namespace fezz::detail {
 
@@ -41,24 +42,16 @@ asio::awaitable<std::optional<T>> complete_by(asio::awaitable<T> op,
   co_return std::optional<T>{std::move(value)};
 }
 
+inline asio::awaitable<std::monostate> as_value(asio::awaitable<void> op) {
+  co_await std::move(op);
+  co_return std::monostate{};
+}
+
 // The same for a coroutine without a value: false if the deadline passed first.
 inline asio::awaitable<bool> complete_by(asio::awaitable<void> op,
                                          std::chrono::steady_clock::time_point deadline) {
-  const auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer timer(executor, deadline);
-  auto [order, thrown, timer_error] =
-      co_await asio::experimental::make_parallel_group(
-          asio::co_spawn(executor, std::move(op), asio::deferred),
-          timer.async_wait(asio::deferred))
-          .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-  (void)timer_error;
-  if (order[0] == 1) {
-    co_return false;
-  }
-  if (thrown) {
-    std::rethrow_exception(thrown);
-  }
-  co_return true;
+  const auto done = co_await complete_by(as_value(std::move(op)), deadline);
+  co_return done.has_value();
 }
 
 }  // namespace fezz::detail
