@@ -4,11 +4,11 @@
 
 #include <fezz/fezz.hpp>
 
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <atomic>
 #include <charconv>
@@ -23,14 +23,17 @@ using namespace std::chrono_literals;
 
 namespace examples {
 
-FEZZ_FUNCTION(hello, .id = "hello", .path = "/hello", .description = "Greets X-Name or the World") {
+struct hello {
+  FEZZ_FUNCTION(hello, .id = "hello", .path = "/hello",
+                .description = "Greets X-Name or the World");
   fezz::response fetch(const fezz::request& req, fezz::context&) const {
     return fezz::response::text(fmt::format("Hello, {}!", req.header("X-Name", "World")));
   }
 };
 
-FEZZ_FUNCTION(echo, .id = "echo", .method = "POST", .path = "/echo",
-              .description = "Answers the request body as it came") {
+struct echo {
+  FEZZ_FUNCTION(echo, .id = "echo", .method = "POST", .path = "/echo",
+                .description = "Answers the request body as it came");
   fezz::response fetch(fezz::request req, fezz::context&) const {
     const auto type = req.header("Content-Type", "application/octet-stream");
     return fezz::response(fezz::http::status::ok)
@@ -39,8 +42,9 @@ FEZZ_FUNCTION(echo, .id = "echo", .method = "POST", .path = "/echo",
   }
 };
 
-FEZZ_FUNCTION(counter, .id = "counter", .path = "/counter",
-              .description = "Counts its calls since it was loaded") {
+struct counter {
+  FEZZ_FUNCTION(counter, .id = "counter", .path = "/counter",
+                .description = "Counts its calls since it was loaded");
   std::atomic<std::uint64_t> count{0};
 
   void on_load(fezz::context& ctx) { ctx.logger().info("counter starts from zero"); }
@@ -50,7 +54,8 @@ FEZZ_FUNCTION(counter, .id = "counter", .path = "/counter",
   void on_unload(fezz::context& ctx) { ctx.logger().info("counter stops at {}", count.load()); }
 };
 
-FEZZ_FUNCTION(user, .id = "user", .path = "/users/:id", .description = "Names a user by id") {
+struct user {
+  FEZZ_FUNCTION(user, .id = "user", .path = "/users/:id", .description = "Names a user by id");
   fezz::response fetch(const fezz::request& req, fezz::context&) const {
     return fezz::response::json({{"id", req.param("id")}});
   }
@@ -58,8 +63,9 @@ FEZZ_FUNCTION(user, .id = "user", .path = "/users/:id", .description = "Names a 
 
 // A coroutine: the timer waits without holding a thread. Past its 2 s
 // timeout the host cancels it and answers 504.
-FEZZ_FUNCTION(sleep, .id = "sleep", .path = "/sleep", .timeout = 2s,
-              .description = "Waits ?ms=N milliseconds") {
+struct sleep {
+  FEZZ_FUNCTION(sleep, .id = "sleep", .path = "/sleep", .timeout = 2s,
+                .description = "Waits ?ms=N milliseconds");
   boost::asio::awaitable<fezz::response> fetch(fezz::request req, fezz::context&) const {
     const auto text = req.query_param("ms").value_or("0");
     unsigned ms = 0;
@@ -135,7 +141,8 @@ void apply(options& o, std::string_view flag, std::string_view value) {
 options parse_options(int argc, char** argv) {
   options o;
   // The environment first, so the command line wins.
-  for (const std::string_view flag : {"host", "port", "threads", "idle-timeout", "max-body-bytes"}) {
+  for (const std::string_view flag :
+       {"host", "port", "threads", "idle-timeout", "max-body-bytes"}) {
     std::string name = "FEZZ_";
     for (const char c : flag) {
       name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -174,12 +181,9 @@ int main(int argc, char** argv) {
 
   const auto idle = std::chrono::duration_cast<fezz::config::duration>(
       std::chrono::duration<double>(o.idle_timeout_seconds));
-  fezz::server server(fezz::config()
-                          .host(o.host)
-                          .port(o.port)
-                          .threads(o.threads)
-                          .idle_timeout(idle)
-                          .max_body_bytes(o.max_body_bytes));
+  fezz::server server(
+      fezz::config().host(o.host).port(o.port).threads(o.threads).idle_timeout(idle).max_body_bytes(
+          o.max_body_bytes));
   try {
     server.start();
   } catch (const boost::system::system_error& e) {

@@ -1,5 +1,6 @@
 #include <fezz/function_registry.hpp>
 
+#include <spdlog/sinks/null_sink.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -7,7 +8,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
-#include <spdlog/sinks/null_sink.h>
 
 #include <atomic>
 #include <chrono>
@@ -90,15 +90,16 @@ std::shared_ptr<const fezz::function_info> make_info(std::string id, std::string
   info->manifest = fezz::owned_manifest(id, "v1", "GET", "/" + id);
   info->manifest.timeout = timeout;
   info->env = {{"MODE", std::move(mode)}};
-  info->logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+  info->logger =
+      std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
   return info;
 }
 
 struct registry_fixture {
   asio::thread_pool pool{4};
   fezz::function_registry registry{
-      pool.get_executor(),
-      std::make_shared<spdlog::logger>("registry", std::make_shared<spdlog::sinks::null_sink_mt>())};
+      pool.get_executor(), std::make_shared<spdlog::logger>(
+                               "registry", std::make_shared<spdlog::sinks::null_sink_mt>())};
 
   registry_fixture() { probe::reset(); }
   ~registry_fixture() {
@@ -259,7 +260,8 @@ TEST_CASE_METHOD(registry_fixture, "a call arriving during an unload waits and g
   CHECK(call(lease).body() == "ok");
 }
 
-TEST_CASE_METHOD(registry_fixture, "configure retires the live instance; the next load sees the change",
+TEST_CASE_METHOD(registry_fixture,
+                 "configure retires the live instance; the next load sees the change",
                  "[function_registry]") {
   const auto slot = add("f");
   { auto lease = acquire(slot); }

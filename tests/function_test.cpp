@@ -1,10 +1,10 @@
 #include <fezz/function.hpp>
 
+#include <spdlog/sinks/null_sink.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
-#include <spdlog/sinks/null_sink.h>
 
 using namespace std::chrono_literals;
 
@@ -41,7 +41,8 @@ struct wrong_result {
 
 }  // namespace
 
-FEZZ_FUNCTION(macro_function, .id = "macro-fn", .method = "POST", .path = "/m", .timeout = 5s) {
+struct macro_function {
+  FEZZ_FUNCTION(macro_function, .id = "macro-fn", .method = "POST", .path = "/m", .timeout = 5s);
   int calls = 0;
   fezz::response fetch(const fezz::request&, fezz::context&) {
     return fezz::response::text(std::to_string(++calls));
@@ -62,23 +63,22 @@ TEST_CASE("the function concept accepts fetch returning a response or an awaitab
   STATIC_REQUIRE_FALSE(fezz::function_with_manifest<sync_function>);
 }
 
-TEST_CASE("FEZZ_FUNCTION yields a type, a compile-time manifest and a registration",
-          "[function]") {
+TEST_CASE("FEZZ_FUNCTION yields a type, a compile-time manifest and a registration", "[function]") {
   STATIC_REQUIRE(macro_function::manifest.id == "macro-fn");
   STATIC_REQUIRE(macro_function::manifest.method == "POST");
   STATIC_REQUIRE(macro_function::manifest.timeout == 5s);
   STATIC_REQUIRE(macro_function::manifest.version == "v1");
   const auto all = fezz::registered_functions();
-  const auto it = std::find_if(all.begin(), all.end(), [](const auto& r) {
-    return r.static_manifest.id == "macro-fn";
-  });
+  const auto it = std::find_if(all.begin(), all.end(),
+                               [](const auto& r) { return r.static_manifest.id == "macro-fn"; });
   REQUIRE(it != all.end());
   CHECK(it->static_manifest.path == "/m");
 
   // The registration's factory makes independent instances.
-  fezz::function_info info{fezz::owned_manifest{macro_function::manifest}, {},
-                           std::make_shared<spdlog::logger>(
-                               "t", std::make_shared<spdlog::sinks::null_sink_mt>())};
+  fezz::function_info info{
+      fezz::owned_manifest{macro_function::manifest},
+      {},
+      std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>())};
   fezz::context ctx(info, std::chrono::steady_clock::now() + 1s);
   auto a = it->make();
   auto b = it->make();
@@ -89,9 +89,10 @@ TEST_CASE("FEZZ_FUNCTION yields a type, a compile-time manifest and a registrati
 }
 
 TEST_CASE("the erased instance reports hooks and calls both kinds of fetch", "[function]") {
-  fezz::function_info info{fezz::owned_manifest("f", "v1", "GET", "/f"), {},
-                           std::make_shared<spdlog::logger>(
-                               "t", std::make_shared<spdlog::sinks::null_sink_mt>())};
+  fezz::function_info info{
+      fezz::owned_manifest("f", "v1", "GET", "/f"),
+      {},
+      std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>())};
   fezz::context ctx(info, std::chrono::steady_clock::now() + 1s);
   fezz::request req(boost::beast::http::verb::get, "/x");
 

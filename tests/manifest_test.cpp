@@ -31,5 +31,6 @@ TEST_CASE("owned_manifest copies a manifest", "[manifest]") {
   CHECK(owned.timeout == 2s);
   CHECK(owned.description == "d");
   CHECK(owned == fezz::owned_manifest{m});
-  CHECK(fezz::manifest_problem(fezz::owned_manifest{"", "v1", "GET", "/"}) == "id must not be empty");
+  CHECK(fezz::manifest_problem(fezz::owned_manifest{"", "v1", "GET", "/"}) ==
+        "id must not be empty");
 }

@@ -69,8 +69,8 @@ TEST_CASE("error responses carry a JSON body with status, reason and message", "
   CHECK(r.status() == http::status::not_found);
   CHECK(r.header("Content-Type") == "application/json");
   const auto body = nlohmann::json::parse(r.body());
-  CHECK(body == nlohmann::json{{"status", 404}, {"error", "Not Found"},
-                               {"message", "Resource not found"}});
+  CHECK(body ==
+        nlohmann::json{{"status", 404}, {"error", "Not Found"}, {"message", "Resource not found"}});
 }
 
 TEST_CASE("a fezz::error converts to its response", "[response][error]") {

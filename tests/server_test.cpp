@@ -3,6 +3,7 @@
 
 #include <fezz/fezz.hpp>
 
+#include <spdlog/sinks/null_sink.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,7 +17,6 @@
 #include <boost/beast/http/write.hpp>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/sinks/null_sink.h>
 
 #include <atomic>
 #include <chrono>
@@ -33,7 +33,8 @@ namespace {
 
 // Functions under test ---------------------------------------------------------
 
-FEZZ_FUNCTION(macro_hello, .id = "macro-hello", .path = "/macro") {
+struct macro_hello {
+  FEZZ_FUNCTION(macro_hello, .id = "macro-hello", .path = "/macro");
   fezz::response fetch(const fezz::request&, fezz::context&) const {
     return fezz::response::text("from the macro");
   }
@@ -240,17 +241,16 @@ TEST_CASE("a hand-written function gets its id, env and request id", "[server]")
   CHECK(generated["x-request-id"].size() == 16);
 }
 
-TEST_CASE("factories take constructor arguments; path parameters reach the function",
-          "[server]") {
+TEST_CASE("factories take constructor arguments; path parameters reach the function", "[server]") {
   running_server s;
   s.server.register_function<greeter>(fezz::manifest{.id = "greet", .path = "/greet/:name"},
                                       std::string("Howdy"));
   s.start();
   CHECK(get(s.server.port(), "/greet/Ann").body() == "Howdy, Ann!");
   CHECK(get(s.server.port(), "/greet/J%C3%B6rg").body() == "Howdy, J\xC3\xB6rg!");
-  CHECK_THROWS_AS(s.server.register_function<greeter>(fezz::manifest{.id = "greet"},
-                                                      std::string("again")),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(
+      s.server.register_function<greeter>(fezz::manifest{.id = "greet"}, std::string("again")),
+      std::invalid_argument);
   CHECK_THROWS_AS(s.server.register_function<greeter>(fezz::manifest{.id = "bad", .path = "x"},
                                                       std::string("x")),
                   std::invalid_argument);
@@ -369,9 +369,11 @@ TEST_CASE("limits answer with their status and the server keeps serving", "[serv
   CHECK(get(port, "/size", {{"x-big", std::string(2500, 'h')}}).result() ==
         http::status::request_header_fields_too_large);
   // A chunked body over the limit is cut off too.
-  const auto chunked = exchange_raw(
-      port, "POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" "7D0\r\n" +
-                std::string(2000, 'c') + "\r\n0\r\n\r\n");
+  const auto chunked =
+      exchange_raw(port,
+                   "POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "7D0\r\n" +
+                       std::string(2000, 'c') + "\r\n0\r\n\r\n");
   CHECK_THAT(chunked, Catch::StartsWith("HTTP/1.1 413"));
   // A client trickling its header past the header timeout is cut off.
   const auto started = std::chrono::steady_clock::now();
@@ -393,8 +395,8 @@ TEST_CASE("malformed requests get 400 and 501 with JSON bodies", "[server][limit
   const auto bad_length =
       exchange_raw(port, "POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
   CHECK_THAT(bad_length, Catch::StartsWith("HTTP/1.1 400"));
-  const auto gzip = exchange_raw(
-      port, "POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nxxxx");
+  const auto gzip =
+      exchange_raw(port, "POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nxxxx");
   CHECK_THAT(gzip, Catch::StartsWith("HTTP/1.1 501"));
   const auto brew = exchange_raw(port, "BREW /size HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK_THAT(brew, Catch::StartsWith("HTTP/1.1 501"));

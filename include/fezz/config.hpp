@@ -77,7 +77,9 @@ class config {
     env_.insert_or_assign(std::move(key), std::move(value));
     return *this;
   }
-  const env_map& env() const noexcept { return env_; }
+  const env_map& env() const noexcept {
+    return env_;
+  }
 
   unsigned effective_threads() const noexcept {
     return threads_ != 0 ? threads_ : std::max(1U, std::thread::hardware_concurrency());

@@ -185,21 +185,19 @@ inline std::vector<function_registration> registered_functions() {
 
 }  // namespace fezz
 
-// Declares function type `name` with the manifest given as designated
-// initializers (the seed's attributes: .id required; .version "v1",
-// .method "GET", .path "/", .timeout 30s, .description ""), and registers it
-// for every fezz::server in the program. The struct body follows:
+// Gives the struct it stands in its manifest, written as designated
+// initializers (the seed's attributes: .id required; .version "v1", .method
+// "GET", .path "/", .timeout 30s, .description ""), checks that manifest at
+// compile time, and registers the struct for every fezz::server in the program:
 //
-//   FEZZ_FUNCTION(hello, .id = "hello", .path = "/hello") {
-//     fezz::response fetch(const fezz::request& req, fezz::context&) { ... }
+//   struct hello {
+//     FEZZ_FUNCTION(hello, .id = "hello", .path = "/hello");
+//     fezz::response fetch(const fezz::request& req, fezz::context&) const { ... }
 //   };
 #define FEZZ_FUNCTION(name, ...)                                                     \
-  struct name;                                                                       \
-  struct name##_fezz_manifest {                                                      \
-    static constexpr ::fezz::manifest manifest{__VA_ARGS__};                         \
-    static_assert(::fezz::manifest_problem(manifest).empty(),                        \
-                  "FEZZ_FUNCTION(" #name "): invalid manifest, see manifest_problem"); \
-  };                                                                                 \
-  inline const ::fezz::detail::auto_registration<name> name##_fezz_registration{     \
-      name##_fezz_manifest::manifest};                                               \
-  struct name : name##_fezz_manifest
+  static constexpr ::fezz::manifest manifest{__VA_ARGS__};                           \
+  static_assert(::fezz::manifest_problem(manifest).empty(),                          \
+                "FEZZ_FUNCTION(" #name "): invalid manifest, see manifest_problem"); \
+  static inline const ::fezz::detail::auto_registration<name> fezz_registration_ {   \
+    manifest                                                                         \
+  }

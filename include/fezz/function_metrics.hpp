@@ -14,8 +14,8 @@ class latency_histogram {
  public:
   // Upper bounds in microseconds, Prometheus-style cumulative on output.
   static constexpr std::array<std::uint64_t, 14> bounds_us{
-      50, 100, 250, 500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 500'000, 1'000'000,
-      5'000'000};
+      50,     100,    250,    500,     1'000,   2'500,     5'000,
+      10'000, 25'000, 50'000, 100'000, 500'000, 1'000'000, 5'000'000};
 
   void record(std::chrono::nanoseconds elapsed) noexcept {
     const auto us = static_cast<std::uint64_t>(elapsed.count() / 1000);

@@ -71,17 +71,17 @@ class function_slot : public std::enable_shared_from_this<function_slot> {
 
   // Guarded by mutex: everything below.
   std::mutex mutex;
-  std::unique_ptr<function_instance> instance;         // set while loaded_bit is set
-  std::shared_ptr<const function_info> info;           // what the next load uses
-  std::shared_ptr<const function_info> loaded_info;    // what the live instance loaded with
+  std::unique_ptr<function_instance> instance;       // set while loaded_bit is set
+  std::shared_ptr<const function_info> info;         // what the next load uses
+  std::shared_ptr<const function_info> loaded_info;  // what the live instance loaded with
   bool loading = false;
   std::string last_error;
   std::vector<waiter> waiters;
 
-  std::uint64_t leases() const noexcept { return word.load(std::memory_order_relaxed) & lease_mask; }
-  bool loaded() const noexcept {
-    return (word.load(std::memory_order_acquire) & loaded_bit) != 0;
+  std::uint64_t leases() const noexcept {
+    return word.load(std::memory_order_relaxed) & lease_mask;
   }
+  bool loaded() const noexcept { return (word.load(std::memory_order_acquire) & loaded_bit) != 0; }
 };
 
 }  // namespace detail

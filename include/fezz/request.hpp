@@ -84,29 +84,17 @@ class request {
 
 namespace detail {
 
-inline int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // Decodes %XX escapes (and '+' as space for form-style query strings); a
-// malformed escape is kept as written.
+// malformed escape is kept as written. (Path parameters are decoded by the
+// route table, a segment at a time.)
 inline std::string percent_decode(std::string_view in, bool plus_as_space) {
   std::string out;
   out.reserve(in.size());
   for (std::size_t i = 0; i < in.size(); ++i) {
     const char c = in[i];
     if (c == '%' && i + 2 < in.size()) {
-      const int hi = hex_value(in[i + 1]);
-      const int lo = hex_value(in[i + 2]);
+      const int hi = hex_digit_value(in[i + 1]);
+      const int lo = hex_digit_value(in[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;

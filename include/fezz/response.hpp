@@ -29,13 +29,15 @@ class response {
 
   // text/plain; charset=utf-8
   static response text(std::string body, http::status status = http::status::ok) {
-    return response(status).header(http::field::content_type, "text/plain; charset=utf-8").body(
-        std::move(body));
+    return response(status)
+        .header(http::field::content_type, "text/plain; charset=utf-8")
+        .body(std::move(body));
   }
   // application/json from any value nlohmann::json can hold.
   static response json(const nlohmann::json& value, http::status status = http::status::ok) {
-    return response(status).header(http::field::content_type, "application/json").body(
-        value.dump());
+    return response(status)
+        .header(http::field::content_type, "application/json")
+        .body(value.dump());
   }
   // {"status":404,"error":"Not Found","message":"..."} with that status.
   static response error(http::status status, std::string_view message) {

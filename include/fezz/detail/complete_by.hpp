@@ -29,8 +29,7 @@ asio::awaitable<std::optional<T>> complete_by(asio::awaitable<T> op,
   asio::steady_timer timer(executor, deadline);
   auto [order, thrown, value, timer_error] =
       co_await asio::experimental::make_parallel_group(
-          asio::co_spawn(executor, std::move(op), asio::deferred),
-          timer.async_wait(asio::deferred))
+          asio::co_spawn(executor, std::move(op), asio::deferred), timer.async_wait(asio::deferred))
           .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
   (void)timer_error;
   if (order[0] == 1) {

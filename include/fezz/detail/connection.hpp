@@ -10,6 +10,7 @@
 #include <fezz/detail/request_id.hpp>
 #include <fezz/detail/routing.hpp>
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -24,7 +25,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/version.hpp>
-#include <fmt/format.h>
 
 #include <memory>
 #include <string>
@@ -81,8 +81,8 @@ class connection : public std::enable_shared_from_this<connection> {
 // The status for a read error, or nullopt when the connection just ends: the
 // client closed it, or a timeout did (Beast's stream closes the socket then,
 // which is what cuts a trickling client off).
-inline std::optional<connection::rejection> connection::classify(
-    const beast::error_code& ec, const parser_type& parser) const {
+inline std::optional<connection::rejection> connection::classify(const beast::error_code& ec,
+                                                                 const parser_type& parser) const {
   const auto& s = host_.settings;
   if (ec == http::error::header_limit) {
     // No target yet means the request line alone overran the limit: its target is too long.
@@ -141,8 +141,7 @@ inline asio::awaitable<void> connection::run() {
         break;
       }
       stream_.expires_after(s.keep_alive_timeout());
-      auto [ec, n] =
-          co_await stream_.async_read_some(buffer_.prepare(4096), nothrow_awaitable);
+      auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096), nothrow_awaitable);
       if (ec) {
         break;
       }

@@ -11,8 +11,8 @@
 #include <fezz/request.hpp>
 #include <fezz/response.hpp>
 
-#include <boost/asio/awaitable.hpp>
 #include <fmt/format.h>
+#include <boost/asio/awaitable.hpp>
 
 #include <chrono>
 #include <exception>
@@ -38,9 +38,10 @@ inline response unrouted(const routing_snapshot& routes, const request& req) {
 }
 
 // Calls the function; every way it can fail becomes a response here.
-inline boost::asio::awaitable<response> call_function(host_state& host, const routing_target& target,
-                                                     function_lease& lease, request& req,
-                                                     std::string_view request_id) {
+inline boost::asio::awaitable<response> call_function(host_state& host,
+                                                      const routing_target& target,
+                                                      function_lease& lease, request& req,
+                                                      std::string_view request_id) {
   const owned_manifest& manifest = target.info->manifest;
   context ctx(*target.info, std::chrono::steady_clock::now() + manifest.timeout, request_id);
   try {
@@ -53,10 +54,9 @@ inline boost::asio::awaitable<response> call_function(host_state& host, const ro
       function_metrics::bump(lease.metrics().timeouts);
       host.log().warn("[{}] '{}' timed out after {} s", request_id, manifest.id,
                       manifest.timeout.count());
-      co_return response::error(
-          http::status::gateway_timeout,
-          fmt::format("function '{}' did not answer within {} s", manifest.id,
-                      manifest.timeout.count()));
+      co_return response::error(http::status::gateway_timeout,
+                                fmt::format("function '{}' did not answer within {} s", manifest.id,
+                                            manifest.timeout.count()));
     }
     co_return std::move(*answer);
   } catch (const fezz::error& e) {

@@ -5,8 +5,8 @@
 // snapshot and publishes it; connections read it without a lock.
 
 #include <fezz/context.hpp>
-#include <fezz/function_registry.hpp>
 #include <fezz/detail/string_hash.hpp>
+#include <fezz/function_registry.hpp>
 #include <fezz/route_table.hpp>
 
 #include <atomic>

@@ -85,23 +85,22 @@ inline response metrics_json(const host_state& host, const routing_snapshot& rou
   for (const auto& status : host.registry.status()) {
     functions.push_back(function_json(status, routes, host.registry));
   }
-  nlohmann::json body{
-      {"node", host.settings.node()},
-      {"uptime_seconds", seconds_since(host.started).count()},
-      {"draining", host.draining.load()},
-      {"connections",
-       {{"active", load(sm.connections_active)},
-        {"total", load(sm.connections_total)},
-        {"refused", load(sm.connections_refused)}}},
-      {"requests",
-       {{"total", load(sm.requests_total)},
-        {"rejected", load(sm.rejected_total)},
-        {"1xx", load(sm.responses[0])},
-        {"2xx", load(sm.responses[1])},
-        {"3xx", load(sm.responses[2])},
-        {"4xx", load(sm.responses[3])},
-        {"5xx", load(sm.responses[4])}}},
-      {"functions", std::move(functions)}};
+  nlohmann::json body{{"node", host.settings.node()},
+                      {"uptime_seconds", seconds_since(host.started).count()},
+                      {"draining", host.draining.load()},
+                      {"connections",
+                       {{"active", load(sm.connections_active)},
+                        {"total", load(sm.connections_total)},
+                        {"refused", load(sm.connections_refused)}}},
+                      {"requests",
+                       {{"total", load(sm.requests_total)},
+                        {"rejected", load(sm.rejected_total)},
+                        {"1xx", load(sm.responses[0])},
+                        {"2xx", load(sm.responses[1])},
+                        {"3xx", load(sm.responses[2])},
+                        {"4xx", load(sm.responses[3])},
+                        {"5xx", load(sm.responses[4])}}},
+                      {"functions", std::move(functions)}};
   return response::json(body);
 }
 
@@ -130,11 +129,10 @@ inline response metrics_prometheus(const host_state& host) {
   std::string out;
   auto family = [&](std::string_view name, std::string_view type, std::string_view help,
                     auto value_of) {
-    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
-                   type);
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
     for (const auto& s : statuses) {
-      fmt::format_to(std::back_inserter(out), "{}{{function=\"{}\"}} {}\n", name,
-                     label_value(s.id), value_of(s));
+      fmt::format_to(std::back_inserter(out), "{}{{function=\"{}\"}} {}\n", name, label_value(s.id),
+                     value_of(s));
     }
   };
   family("fezz_requests_total", "counter", "Requests a function answered.",

@@ -35,9 +35,10 @@ struct log_failure {
 // slot's mutex, which the coroutine takes.
 inline void spawn_later(const boost::asio::any_io_executor& executor,
                         boost::asio::awaitable<void> task, std::shared_ptr<spdlog::logger> logger) {
-  boost::asio::post(executor, [executor, task = std::move(task), logger = std::move(logger)]() mutable {
-    boost::asio::co_spawn(executor, std::move(task), log_failure{std::move(logger)});
-  });
+  boost::asio::post(
+      executor, [executor, task = std::move(task), logger = std::move(logger)]() mutable {
+        boost::asio::co_spawn(executor, std::move(task), log_failure{std::move(logger)});
+      });
 }
 
 }  // namespace detail
@@ -48,8 +49,8 @@ inline void function_lease::release() noexcept {
   }
 }
 
-inline function_registry::handle function_registry::add(
-    function_registration registration, std::shared_ptr<const function_info> info) {
+inline function_registry::handle function_registry::add(function_registration registration,
+                                                        std::shared_ptr<const function_info> info) {
   std::lock_guard lock(slots_mutex_);
   const std::string id(registration.static_manifest.id);
   if (slots_.contains(id)) {
@@ -164,7 +165,8 @@ inline boost::asio::awaitable<function_lease> function_registry::acquire(handle 
       start_load(slot);
     }
     // Loading, or unloading before a reload: wait for that to finish.
-    const std::string error = co_await async_wait_transition(*slot, lock, boost::asio::use_awaitable);
+    const std::string error =
+        co_await async_wait_transition(*slot, lock, boost::asio::use_awaitable);
     if (!error.empty()) {
       throw fezz::error(boost::beast::http::status::service_unavailable, error);
     }
@@ -287,9 +289,9 @@ inline std::size_t function_registry::unload_idle(clock::duration idle_timeout) 
         now - slot->last_used.load(std::memory_order_relaxed) < idle_timeout.count()) {
       continue;
     }
-    if (slot->word.compare_exchange_strong(
-            word, word | slot_type::closing_bit | slot_type::unloading_bit,
-            std::memory_order_acq_rel)) {
+    if (slot->word.compare_exchange_strong(word,
+                                           word | slot_type::closing_bit | slot_type::unloading_bit,
+                                           std::memory_order_acq_rel)) {
       detail::spawn_later(executor_, unload(slot), logger_);
       ++started;
     }

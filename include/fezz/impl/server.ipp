@@ -56,8 +56,8 @@ inline std::shared_ptr<const function_info> server::info_for(const function_entr
     info->env.insert_or_assign(key, value);
   }
   const auto& base = host_->settings.logger();
-  auto logger = std::make_shared<spdlog::logger>(entry.id(), base->sinks().begin(),
-                                                 base->sinks().end());
+  auto logger =
+      std::make_shared<spdlog::logger>(entry.id(), base->sinks().begin(), base->sinks().end());
   logger->set_level(base->level());
   info->logger = std::move(logger);
   return info;
@@ -79,9 +79,9 @@ inline void server::rebuild_routes() {
     }
     // Keep the configuration object of an unchanged entry, so its instance stays loaded.
     std::shared_ptr<const function_info> info = info_for(entry);
-    if (const auto it = infos_.find(entry.id());
-        it != infos_.end() && it->second->manifest == info->manifest &&
-        it->second->env == info->env) {
+    if (const auto it = infos_.find(entry.id()); it != infos_.end() &&
+                                                 it->second->manifest == info->manifest &&
+                                                 it->second->env == info->env) {
       info = it->second;
     }
     try {
@@ -213,8 +213,8 @@ inline boost::asio::awaitable<void> server::accept_loop() {
 
 inline boost::asio::awaitable<void> server::reap_idle() {
   const auto idle = host_->settings.idle_timeout();
-  const auto interval =
-      std::clamp<config::duration>(idle / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
+  const auto interval = std::clamp<config::duration>(idle / 4, std::chrono::milliseconds(10),
+                                                     std::chrono::seconds(1));
   while (!host_->draining) {
     reaper_timer_.expires_after(interval);
     auto [ec] = co_await reaper_timer_.async_wait(detail::nothrow_awaitable);

@@ -7,8 +7,8 @@
 #include <fezz/memory_store.hpp>
 #include <fezz/route_table.hpp>
 
-#include <boost/beast/http/verb.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/beast/http/verb.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -18,7 +18,8 @@
 #include <utility>
 #include <variant>
 
-FEZZ_FUNCTION(hello, .id = "hello", .path = "/hello/:name", .description = "greets") {
+struct hello {
+  FEZZ_FUNCTION(hello, .id = "hello", .path = "/hello/:name", .description = "greets");
   fezz::response fetch(const fezz::request& req, fezz::context& ctx) {
     return fezz::response::text("hello, " + std::string(req.param("name")) + " from " +
                                 ctx.function_id());
