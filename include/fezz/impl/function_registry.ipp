@@ -145,7 +145,9 @@ auto function_registry::async_wait_transition(slot_type& slot, std::unique_lock<
       [this, &slot, &lock](auto handler) {
         auto executor = boost::asio::get_associated_executor(handler, executor_);
         slot.waiters.push_back({std::move(executor), std::move(handler)});
-        lock.unlock();
+        // Forget the lock before unlocking: once unlocked, a waker may resume
+        // this coroutine on another thread, which must not see the lock change.
+        lock.release()->unlock();
       },
       token);
 }
