@@ -75,6 +75,7 @@ class connection : public std::enable_shared_from_this<connection> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   routing_cache routes_;
+  std::string request_id_;  // of the request being answered; its storage is reused
   bool idle_ = true;
 };
 
@@ -113,7 +114,8 @@ inline asio::awaitable<void> connection::reject(const rejection& r, unsigned ver
   response answer = response::error(r.status, r.message);
   auto& res = answer.message();
   res.version(version == 10 ? 10 : 11);
-  finish(res, make_request_id(), false, false);
+  make_request_id(request_id_);
+  finish(res, request_id_, false, false);
   stream_.expires_after(host_.settings.write_timeout());
   co_await http::async_write(stream_, res, nothrow_awaitable);
 }
@@ -217,19 +219,18 @@ inline asio::awaitable<void> connection::run() {
     const bool is_head = message.method() == http::verb::head;
     const unsigned version = message.version();
     bool keep_alive = message.keep_alive();
-    std::string request_id;
     if (const auto given = message["x-request-id"]; is_acceptable_request_id(given)) {
-      request_id = given;
+      request_id_.assign(given.data(), given.size());
     } else {
-      request_id = make_request_id();
+      make_request_id(request_id_);
     }
     host_.metrics.requests_total.fetch_add(1, std::memory_order_relaxed);
 
-    response answer = co_await dispatch(host_, routes_, std::move(message), request_id);
+    response answer = co_await dispatch(host_, routes_, std::move(message), request_id_);
     auto& res = answer.message();
     res.version(version);
     keep_alive = keep_alive && !host_.draining.load(std::memory_order_relaxed);
-    finish(res, request_id, keep_alive, is_head);
+    finish(res, request_id_, keep_alive, is_head);
     stream_.expires_after(s.write_timeout());
     auto [write_ec, written] = co_await http::async_write(stream_, res, nothrow_awaitable);
     (void)written;

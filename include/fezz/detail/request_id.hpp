@@ -3,7 +3,6 @@
 // x-request-id: a client's id is echoed when it is sane; otherwise a new
 // random 16-hex-digit id is made from a per-thread generator (no lock, no syscall).
 
-#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -25,7 +24,8 @@ inline bool is_acceptable_request_id(std::string_view id) noexcept {
   return true;
 }
 
-inline std::string make_request_id() {
+// Writes a new id into `out`, reusing its storage.
+inline void make_request_id(std::string& out) {
   thread_local std::uint64_t state = [] {
     const auto seed = static_cast<std::uint64_t>(
         std::chrono::high_resolution_clock::now().time_since_epoch().count());
@@ -38,12 +38,11 @@ inline std::string make_request_id() {
   state ^= state >> 27;
   std::uint64_t value = state * 0x2545F4914F6CDD1DULL;
   static constexpr std::string_view digits = "0123456789abcdef";
-  std::string id(16, '0');
-  for (auto it = id.rbegin(); it != id.rend(); ++it) {
+  out.resize(16);
+  for (auto it = out.rbegin(); it != out.rend(); ++it) {
     *it = digits[value & 0xF];
     value >>= 4;
   }
-  return id;
 }
 
 }  // namespace fezz::detail
