@@ -50,9 +50,10 @@ class config {
   FEZZ_CONFIG_SETTING(std::size_t, max_body_bytes, 8 * 1024 * 1024)
   FEZZ_CONFIG_SETTING(std::size_t, max_header_bytes, 16 * 1024)
   FEZZ_CONFIG_SETTING(std::size_t, max_target_bytes, 8 * 1024)
-  // Time to receive a whole header section once its first byte arrived (408 after).
+  // Time to receive a whole header section once its first byte arrived; a client
+  // slower than that is cut off (the connection closes without an answer).
   FEZZ_CONFIG_SETTING(duration, header_timeout, std::chrono::seconds(10))
-  // Time to receive a body (408 after).
+  // Time to receive a body; past it the connection closes.
   FEZZ_CONFIG_SETTING(duration, body_timeout, std::chrono::seconds(30))
   // How long an idle keep-alive connection waits for its next request.
   FEZZ_CONFIG_SETTING(duration, keep_alive_timeout, std::chrono::seconds(60))

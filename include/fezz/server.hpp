@@ -46,8 +46,9 @@ class server {
   // Stops and drains if still running.
   ~server();
 
-  // Code for a function the host can load. A type declared with FEZZ_FUNCTION
-  // (or any type with a static `manifest`) needs no arguments; any other type
+  // Code for a function the host can load. FEZZ_FUNCTION types are registered
+  // already (unless config::register_macro_functions is off); a type with a
+  // static `manifest` needs no arguments; any other type
   // takes its manifest, and constructor arguments the factory copies into
   // each new instance. Unless the store already has an entry for the id, one
   // is added from the manifest, which routes it. Throws std::invalid_argument
@@ -92,9 +93,11 @@ class server {
   void begin_drain();
   boost::asio::any_io_executor connection_executor();
 
+  // Declared before io_ so it is destroyed after it: coroutine frames that a
+  // drain timeout left behind die with io_ and still release their leases.
+  std::unique_ptr<detail::host_state> host_;
   boost::asio::io_context io_;
   boost::asio::strand<executor_type> control_;  // acceptor, signals, reaper, drain
-  std::unique_ptr<detail::host_state> host_;
   std::shared_ptr<function_store> store_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;

@@ -19,7 +19,7 @@ struct server_metrics {
   std::atomic<std::uint64_t> connections_active{0};
   std::atomic<std::uint64_t> connections_refused{0};
   std::atomic<std::uint64_t> requests_total{0};
-  // Requests answered by the connection itself (400, 408, 413, 414, 431, 501).
+  // Requests answered by the connection itself (400, 413, 414, 417, 431, 501).
   std::atomic<std::uint64_t> rejected_total{0};
   // Responses by status class: [0] 1xx ... [4] 5xx.
   std::array<std::atomic<std::uint64_t>, 5> responses{};

@@ -10,11 +10,11 @@ namespace fezz {
 inline server::server(config settings, std::shared_ptr<function_store> store)
     : io_(static_cast<int>(settings.effective_threads())),
       control_(boost::asio::make_strand(io_)),
-      host_(std::make_unique<detail::host_state>(std::move(settings), io_.get_executor())),
       store_(store ? std::move(store) : std::make_shared<memory_store>()),
       acceptor_(control_),
       signals_(control_),
       reaper_timer_(control_) {
+  host_ = std::make_unique<detail::host_state>(std::move(settings), io_.get_executor());
   store_subscription_ = store_->watch([this](const store_event&) { rebuild_routes(); });
   if (host_->settings.register_macro_functions()) {
     for (auto& registration : registered_functions()) {
