@@ -89,6 +89,7 @@ class server {
   std::shared_ptr<const function_info> info_for(const function_entry& entry) const;
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> reap_idle();
+  boost::asio::awaitable<void> sweep_deadlines();
   boost::asio::awaitable<void> drain();
   void begin_drain();
   boost::asio::any_io_executor connection_executor();
@@ -102,6 +103,7 @@ class server {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer reaper_timer_;
+  boost::asio::steady_timer sweeper_timer_;
   std::atomic<std::uint16_t> port_{0};
   std::atomic<bool> started_{false};
   std::atomic<bool> stop_requested_{false};

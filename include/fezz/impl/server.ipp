@@ -13,7 +13,8 @@ inline server::server(config settings, std::shared_ptr<function_store> store)
       store_(store ? std::move(store) : std::make_shared<memory_store>()),
       acceptor_(control_),
       signals_(control_),
-      reaper_timer_(control_) {
+      reaper_timer_(control_),
+      sweeper_timer_(control_) {
   host_ = std::make_unique<detail::host_state>(std::move(settings), io_.get_executor());
   store_subscription_ = store_->watch([this](const store_event&) { rebuild_routes(); });
   if (host_->settings.register_macro_functions()) {
@@ -130,6 +131,7 @@ inline void server::start() {
   const auto log_failure = detail::log_failure{s.logger()};
   boost::asio::co_spawn(control_, accept_loop(), log_failure);
   boost::asio::co_spawn(control_, reap_idle(), log_failure);
+  boost::asio::co_spawn(control_, sweep_deadlines(), log_failure);
   if (s.handle_signals()) {
     signals_.add(SIGINT);
     signals_.add(SIGTERM);
@@ -225,6 +227,32 @@ inline boost::asio::awaitable<void> server::reap_idle() {
   }
 }
 
+// Closes connections whose read or write deadline has passed. Connections
+// only store their deadline; this one timer does the waiting for all of them.
+inline boost::asio::awaitable<void> server::sweep_deadlines() {
+  const auto& s = host_->settings;
+  const auto shortest =
+      std::min({s.header_timeout(), s.body_timeout(), s.keep_alive_timeout(), s.write_timeout()});
+  const auto tick = std::clamp<config::duration>(shortest / 8, std::chrono::milliseconds(5),
+                                                 std::chrono::milliseconds(250));
+  for (;;) {
+    sweeper_timer_.expires_after(tick);
+    auto [ec] = co_await sweeper_timer_.async_wait(detail::nothrow_awaitable);
+    if (ec) {
+      co_return;
+    }
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::lock_guard lock(connections_mutex_);
+    for (auto& [raw, weak] : connections_) {
+      if (raw->deadline() <= now) {
+        if (auto c = weak.lock()) {
+          boost::asio::post(c->executor(), [c] { c->expire_if_due(); });
+        }
+      }
+    }
+  }
+}
+
 // Runs on the control strand.
 inline void server::begin_drain() {
   if (stop_requested_.exchange(true)) {
@@ -270,6 +298,7 @@ inline boost::asio::awaitable<void> server::drain() {
     log.warn("drain: some functions did not unload in time");
   }
   log.info("drained; stopping");
+  sweeper_timer_.cancel();
   io_.stop();
 }
 
