@@ -37,38 +37,53 @@ inline response unrouted(const routing_snapshot& routes, const request& req) {
       .header(http::field::allow, fmt::format("{}", fmt::join(allowed, ", ")));
 }
 
-// Calls the function; every way it can fail becomes a response here.
-inline boost::asio::awaitable<response> call_function(host_state& host,
-                                                      const routing_target& target,
-                                                      function_lease& lease, request& req,
-                                                      std::string_view request_id) {
-  const owned_manifest& manifest = target.info->manifest;
-  context ctx(*target.info, std::chrono::steady_clock::now() + manifest.timeout, request_id);
+// The answer for an exception a function let out.
+inline response answer_for(const std::exception_ptr& thrown, host_state& host,
+                           const owned_manifest& manifest, std::string_view request_id) {
   try {
-    auto outcome = lease.instance().fetch(req, ctx);
-    if (auto* ready = std::get_if<response>(&outcome)) {
-      co_return std::move(*ready);
-    }
-    auto answer = co_await complete_by(std::get<1>(std::move(outcome)), ctx.deadline());
-    if (!answer) {
-      function_metrics::bump(lease.metrics().timeouts);
-      host.log().warn("[{}] '{}' timed out after {} s", request_id, manifest.id,
-                      manifest.timeout.count());
-      co_return response::error(http::status::gateway_timeout,
-                                fmt::format("function '{}' did not answer within {} s", manifest.id,
-                                            manifest.timeout.count()));
-    }
-    co_return std::move(*answer);
+    std::rethrow_exception(thrown);
   } catch (const fezz::error& e) {
-    co_return response(e);
+    return response(e);
   } catch (const std::exception& e) {
     host.log().error("[{}] '{}' threw: {}", request_id, manifest.id, e.what());
   } catch (...) {
     host.log().error("[{}] '{}' threw a non-standard exception", request_id, manifest.id);
   }
   // The exception's text stays in the log: it may hold what a client should not see.
-  co_return response::error(http::status::internal_server_error,
-                            fmt::format("function '{}' failed", manifest.id));
+  return response::error(http::status::internal_server_error,
+                         fmt::format("function '{}' failed", manifest.id));
+}
+
+// Calls fetch. A synchronous function's answer (or exception) comes back at
+// once, with no coroutine frame; a coroutine comes back to be awaited.
+inline fetch_outcome start_fetch(host_state& host, function_lease& lease, request& req,
+                                 context& ctx) {
+  try {
+    return lease.instance().fetch(req, ctx);
+  } catch (...) {
+    return answer_for(std::current_exception(), host, ctx.manifest(), ctx.request_id());
+  }
+}
+
+// Awaits a coroutine fetch until its deadline: past it, the coroutine is cancelled and 504 answers.
+inline boost::asio::awaitable<response> await_fetch(host_state& host, function_lease& lease,
+                                                    boost::asio::awaitable<response> call,
+                                                    const context& ctx) {
+  const owned_manifest& manifest = ctx.manifest();
+  try {
+    auto answer = co_await complete_by(std::move(call), ctx.deadline());
+    if (answer) {
+      co_return std::move(*answer);
+    }
+  } catch (...) {
+    co_return answer_for(std::current_exception(), host, manifest, ctx.request_id());
+  }
+  function_metrics::bump(lease.metrics().timeouts);
+  host.log().warn("[{}] '{}' timed out after {} s", ctx.request_id(), manifest.id,
+                  manifest.timeout.count());
+  co_return response::error(http::status::gateway_timeout,
+                            fmt::format("function '{}' did not answer within {} s", manifest.id,
+                                        manifest.timeout.count()));
 }
 
 inline boost::asio::awaitable<response> dispatch(host_state& host, routing_cache& cache,
@@ -103,7 +118,13 @@ inline boost::asio::awaitable<response> dispatch(host_state& host, routing_cache
     }
   }
   if (lease) {
-    answer.emplace(co_await call_function(host, *target, *lease, req, request_id));
+    context ctx(*target->info, started + target->info->manifest.timeout, request_id);
+    auto outcome = start_fetch(host, *lease, req, ctx);
+    if (auto* ready = std::get_if<response>(&outcome)) {
+      answer.emplace(std::move(*ready));
+    } else {
+      answer.emplace(co_await await_fetch(host, *lease, std::get<1>(std::move(outcome)), ctx));
+    }
     lease.reset();  // before the response is written: the instance is free to unload
   }
   if (answer->status_code() >= 500) {
