@@ -77,6 +77,8 @@ class function_instance {
  public:
   virtual ~function_instance() = default;
   virtual fetch_outcome fetch(request& req, context& ctx) = 0;
+  // Whether fetch answers with a coroutine: known from the type, before the call.
+  virtual bool fetch_is_coroutine() const noexcept = 0;
   virtual bool has_on_load() const noexcept = 0;
   virtual bool has_on_unload() const noexcept = 0;
   virtual boost::asio::awaitable<void> on_load(context& ctx) = 0;
@@ -90,13 +92,13 @@ class erased_function final : public function_instance {
   explicit erased_function(Args&&... args) : f_(std::forward<Args>(args)...) {}
 
   fetch_outcome fetch(request& req, context& ctx) override {
-    using result = decltype(f_.fetch(std::move(req), ctx));
-    if constexpr (is_awaitable_of_response<result>::value) {
+    if constexpr (coroutine) {
       return fetch_outcome{std::in_place_index<1>, f_.fetch(std::move(req), ctx)};
     } else {
       return fetch_outcome{std::in_place_index<0>, response(f_.fetch(std::move(req), ctx))};
     }
   }
+  bool fetch_is_coroutine() const noexcept override { return coroutine; }
   bool has_on_load() const noexcept override { return fezz::has_on_load<F>; }
   bool has_on_unload() const noexcept override { return fezz::has_on_unload<F>; }
   boost::asio::awaitable<void> on_load(context& ctx) override {
@@ -115,6 +117,9 @@ class erased_function final : public function_instance {
   }
 
  private:
+  static constexpr bool coroutine = is_awaitable_of_response<decltype(std::declval<F&>().fetch(
+      std::declval<request>(), std::declval<context&>()))>::value;
+
   static boost::asio::awaitable<void> noop() { co_return; }
   template <class Call>
   static boost::asio::awaitable<void> call_hook(Call call) {

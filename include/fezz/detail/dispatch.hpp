@@ -16,8 +16,10 @@
 
 #include <chrono>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 namespace fezz::detail {
 
@@ -55,7 +57,7 @@ inline response answer_for(const std::exception_ptr& thrown, host_state& host,
 }
 
 // Calls fetch. A synchronous function's answer (or exception) comes back at
-// once, with no coroutine frame; a coroutine comes back to be awaited.
+// once; a coroutine comes back to be awaited.
 inline fetch_outcome start_fetch(host_state& host, function_lease& lease, request& req,
                                  context& ctx) {
   try {
@@ -86,39 +88,29 @@ inline boost::asio::awaitable<response> await_fetch(host_state& host, function_l
                                         manifest.timeout.count()));
 }
 
-inline boost::asio::awaitable<response> dispatch(host_state& host, routing_cache& cache,
-                                                 request::message_type message,
-                                                 std::string_view request_id) {
-  request req(std::move(message));
-  const routing_snapshot& routes = cache.get(host.routing);
-  if (is_system_path(req.path())) {
-    co_return system_response(host, routes, req);
+inline void record_answer(function_metrics& metrics, const response& answer,
+                          std::chrono::steady_clock::time_point started) {
+  if (answer.status_code() >= 500) {
+    function_metrics::bump(metrics.errors);
   }
-  auto match = routes.routes.find(req.path(), req.method());
-  if (!match) {
-    co_return unrouted(routes, req);
-  }
-  const routing_target* target = routes.target(match->matched->function_id);
-  if (target == nullptr) {
-    co_return response::error(http::status::not_found,
-                              fmt::format("no function is routed at {}", req.path()));
-  }
-  req.params(std::move(match->params));
+  metrics.latency.record(std::chrono::steady_clock::now() - started);
+}
 
-  const auto started = std::chrono::steady_clock::now();
-  function_metrics& metrics = target->slot->metrics;
-  function_metrics::bump(metrics.requests);
-  auto lease = host.registry.try_acquire(*target->slot);
+// The path that waits: loading the function first, or awaiting a coroutine
+// fetch. It owns what the call references (request, target, lease).
+inline boost::asio::awaitable<response> serve_awaiting(
+    host_state& host, routing_target target, request req, std::optional<function_lease> lease,
+    std::chrono::steady_clock::time_point started, std::string_view request_id) {
   std::optional<response> answer;
   if (!lease) {
     try {
-      lease.emplace(co_await host.registry.acquire(target->slot));
+      lease.emplace(co_await host.registry.acquire(target.slot));
     } catch (const fezz::error& e) {
       answer.emplace(response(e).header(http::field::retry_after, "1"));
     }
   }
   if (lease) {
-    context ctx(*target->info, started + target->info->manifest.timeout, request_id);
+    context ctx(*target.info, started + target.info->manifest.timeout, request_id);
     auto outcome = start_fetch(host, *lease, req, ctx);
     if (auto* ready = std::get_if<response>(&outcome)) {
       answer.emplace(std::move(*ready));
@@ -127,11 +119,43 @@ inline boost::asio::awaitable<response> dispatch(host_state& host, routing_cache
     }
     lease.reset();  // before the response is written: the instance is free to unload
   }
-  if (answer->status_code() >= 500) {
-    function_metrics::bump(metrics.errors);
-  }
-  metrics.latency.record(std::chrono::steady_clock::now() - started);
+  record_answer(target.slot->metrics, *answer, started);
   co_return std::move(*answer);
+}
+
+// Routes one request and calls its function. A loaded synchronous function
+// answers here and now, with no coroutine frame; anything that must wait
+// (a load, a coroutine fetch) comes back as an awaitable.
+inline fetch_outcome dispatch(host_state& host, routing_cache& cache, request::message_type message,
+                              std::string_view request_id) {
+  request req(std::move(message));
+  const routing_snapshot& routes = cache.get(host.routing);
+  if (is_system_path(req.path())) {
+    return system_response(host, routes, req);
+  }
+  auto match = routes.routes.find(req.path(), req.method());
+  if (!match) {
+    return unrouted(routes, req);
+  }
+  const routing_target* target = routes.target(match->matched->function_id);
+  if (target == nullptr) {
+    return response::error(http::status::not_found,
+                           fmt::format("no function is routed at {}", req.path()));
+  }
+  req.params(std::move(match->params));
+
+  const auto started = std::chrono::steady_clock::now();
+  function_metrics& metrics = target->slot->metrics;
+  function_metrics::bump(metrics.requests);
+  auto lease = host.registry.try_acquire(*target->slot);
+  if (!lease || lease->instance().fetch_is_coroutine()) {
+    return serve_awaiting(host, *target, std::move(req), std::move(lease), started, request_id);
+  }
+  context ctx(*target->info, started + target->info->manifest.timeout, request_id);
+  response answer = std::get<response>(start_fetch(host, *lease, req, ctx));
+  lease.reset();
+  record_answer(metrics, answer, started);
+  return answer;
 }
 
 }  // namespace fezz::detail

@@ -241,7 +241,7 @@ inline boost::asio::awaitable<void> server::sweep_deadlines() {
     if (ec) {
       co_return;
     }
-    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    const auto now = detail::connection::clock::now().time_since_epoch().count();
     std::lock_guard lock(connections_mutex_);
     for (auto& [raw, weak] : connections_) {
       if (raw->deadline() <= now) {
