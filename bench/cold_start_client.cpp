@@ -3,15 +3,19 @@
 //
 // Start fezz_example with a short --idle-timeout, then:
 //
-//   bench_cold_start --port P [--path /hello] [--samples 60] [--idle-ms 250] [--pause-ms 40]
+//   bench_cold_start --port P [--path /hello] [--busy-path /users/1] [--samples 60]
+//                    [--idle-ms 250]
 //
-// On one keep-alive connection, each sample is three timed requests (send of
-// the request to the last byte of the response):
-//   cold         after sleeping --idle-ms, past the idle timeout plus the
-//                reaper's interval, so the function has been unloaded;
-//   warm_pause   after sleeping --pause-ms, well inside the idle timeout, so the
-//                function is still loaded but caches have cooled much as for cold;
-//   warm         at once after that, back to back.
+// On one keep-alive connection, each sample is:
+//   --idle-ms of back-to-back requests to --busy-path, another function: the
+//   server stays busy, as a server whose one function has gone cold is, while
+//   --path idles past its timeout and is unloaded; then
+//   cold   a timed request to --path (send to the last byte of the response);
+//   one more request to --busy-path, then
+//   warm   a timed request to --path, loaded now, in the same conditions.
+// Both timed requests follow the same traffic, so cold − warm is the load, not
+// idle CPUs or cooled caches (an idle pause before the cold request alone made
+// it 50-70 us slower on the benchmark machine, with nothing to load).
 // Prints one JSON object with every sample in microseconds. Plain POSIX
 // sockets keep the client's own cost small and constant.
 
@@ -51,7 +55,7 @@ unsigned number(std::string_view flag, std::string_view text) {
 
 class client {
  public:
-  client(unsigned port, std::string path) {
+  explicit client(unsigned port) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -62,15 +66,14 @@ class client {
     }
     const int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    request_ = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   }
   ~client() { ::close(fd_); }
 
   // One request and its whole response; returns the time it took in microseconds.
-  double timed_request() {
+  double timed_request(const std::string& request) {
     const auto start = std::chrono::steady_clock::now();
-    if (::send(fd_, request_.data(), request_.size(), MSG_NOSIGNAL) !=
-        static_cast<ssize_t>(request_.size())) {
+    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size())) {
       die("send failed");
     }
     read_response();
@@ -94,8 +97,7 @@ class client {
       const std::size_t next = head.find("\r\n", pos + 2);
       const std::string_view line = head.substr(pos + 2, next - pos - 2);
       constexpr std::string_view name = "content-length:";
-      if (line.size() > name.size() &&
-          strncasecmp(line.data(), name.data(), name.size()) == 0) {
+      if (line.size() > name.size() && strncasecmp(line.data(), name.data(), name.size()) == 0) {
         std::string_view value = line.substr(name.size());
         while (!value.empty() && value.front() == ' ') {
           value.remove_prefix(1);
@@ -119,7 +121,6 @@ class client {
   }
 
   int fd_ = -1;
-  std::string request_;
   std::string buffer_;
 };
 
@@ -133,12 +134,16 @@ void print_array(const char* name, const std::vector<double>& values, bool last)
 
 }  // namespace
 
+std::string get_request(std::string_view path) {
+  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+}
+
 int main(int argc, char** argv) {
   unsigned port = 0;
   std::string path = "/hello";
+  std::string busy_path = "/users/1";
   unsigned samples = 60;
   unsigned idle_ms = 250;
-  unsigned pause_ms = 40;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view flag = argv[i];
     const std::string_view value = argv[i + 1];
@@ -146,34 +151,38 @@ int main(int argc, char** argv) {
       port = number(flag, value);
     } else if (flag == "--path") {
       path = value;
+    } else if (flag == "--busy-path") {
+      busy_path = value;
     } else if (flag == "--samples") {
       samples = number(flag, value);
     } else if (flag == "--idle-ms") {
       idle_ms = number(flag, value);
-    } else if (flag == "--pause-ms") {
-      pause_ms = number(flag, value);
     } else {
       die("unknown argument " + std::string(flag));
     }
   }
   if (port == 0 || port > 65535 || argc % 2 == 0) {
-    die("usage: bench_cold_start --port P [--path /hello] [--samples N] [--idle-ms MS] "
-        "[--pause-ms MS]");
+    die("usage: bench_cold_start --port P [--path /hello] [--busy-path /users/1] [--samples N] "
+        "[--idle-ms MS]");
   }
 
-  client c(port, path);
-  c.timed_request();  // connection and first load out of the way
-  std::vector<double> cold, warm_pause, warm;
+  client c(port);
+  const std::string request = get_request(path);
+  const std::string busy = get_request(busy_path);
+  c.timed_request(request);  // connection and first loads out of the way
+  c.timed_request(busy);
+  std::vector<double> cold, warm;
   for (unsigned i = 0; i < samples; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms));
-    cold.push_back(c.timed_request());
-    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
-    warm_pause.push_back(c.timed_request());
-    warm.push_back(c.timed_request());
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(idle_ms);
+    while (std::chrono::steady_clock::now() < until) {
+      c.timed_request(busy);
+    }
+    cold.push_back(c.timed_request(request));
+    c.timed_request(busy);
+    warm.push_back(c.timed_request(request));
   }
   std::printf("{");
   print_array("cold_us", cold, false);
-  print_array("warm_pause_us", warm_pause, false);
   print_array("warm_us", warm, true);
   std::printf("}\n");
   return 0;

@@ -135,7 +135,8 @@ class listener {
 };
 
 [[noreturn]] void usage_error(std::string_view message) {
-  std::cerr << "bench_floor: " << message << "\nusage: bench_floor [--host ADDRESS] [--port PORT]\n";
+  std::cerr << "bench_floor: " << message
+            << "\nusage: bench_floor [--host ADDRESS] [--port PORT]\n";
   std::exit(2);
 }
 

@@ -23,10 +23,10 @@
 #include <fezz/route_table.hpp>
 
 #include <benchmark/benchmark.h>
+#include <spdlog/logger.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <spdlog/logger.h>
 
 #include <array>
 #include <chrono>
@@ -227,8 +227,8 @@ fezz::function_metrics shared_metrics;
 void metrics_update(benchmark::State& state) {
   // Latencies across the first buckets, as a fast function's would fall.
   constexpr std::array<std::chrono::nanoseconds, 4> samples{
-      std::chrono::microseconds(30), std::chrono::microseconds(120),
-      std::chrono::microseconds(40), std::chrono::microseconds(700)};
+      std::chrono::microseconds(30), std::chrono::microseconds(120), std::chrono::microseconds(40),
+      std::chrono::microseconds(700)};
   std::size_t i = static_cast<std::size_t>(state.thread_index());
   for (auto _ : state) {
     fezz::function_metrics::bump(shared_metrics.requests);
