@@ -90,7 +90,8 @@ TEST_CASE("request_reader rejects with the precise status", "[request_reader]") 
 TEST_CASE("request_reader keeps the request's HTTP version for its rejection", "[request_reader]") {
   boost::beast::flat_buffer in;
   put(in, "GET / HTTP/1.0\r\nTransfer-Encoding: gzip\r\n\r\n");
-  request_reader reader(fezz::config{});
+  const fezz::config settings;  // the reader keeps a reference: it must outlive it
+  request_reader reader(settings);
   REQUIRE(reader.parse(in) == state::rejected);
   CHECK(reader.version() == 10);
 }

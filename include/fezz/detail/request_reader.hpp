@@ -42,11 +42,13 @@ class request_reader {
     closed,       // the bytes are not HTTP at all: close without an answer
   };
 
+  // Keeps a reference to `settings`, which must outlive the reader.
   explicit request_reader(const config& settings) : settings_(settings) {
     parser_.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
         settings.max_header_bytes(), std::numeric_limits<std::uint32_t>::max())));
     parser_.body_limit(settings.max_body_bytes());
   }
+  explicit request_reader(const config&&) = delete;
 
   // Parses what `in` holds and consumes what it used.
   state parse(beast::flat_buffer& in) {
