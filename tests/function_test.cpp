@@ -98,14 +98,17 @@ TEST_CASE("the erased instance reports hooks and calls both kinds of fetch", "[f
 
   auto sync = fezz::function_registration::of<sync_function>(fezz::manifest{.id = "s"}).make();
   CHECK_FALSE(sync->has_on_load());
+  CHECK_FALSE(sync->fetch_is_coroutine());  // dispatch calls it without a coroutine frame
   CHECK(std::get<fezz::response>(sync->fetch(req, ctx)).body() == "/x by f");
 
   auto denied = fezz::function_registration::of<returns_error>(fezz::manifest{.id = "e"}).make();
   CHECK(std::get<fezz::response>(denied->fetch(req, ctx)).status_code() == 403);
   CHECK(denied->has_on_unload());
+  CHECK_FALSE(denied->fetch_is_coroutine());
 
   auto co = fezz::function_registration::of<coroutine_function>(fezz::manifest{.id = "c"}).make();
   CHECK(co->has_on_load());
+  CHECK(co->fetch_is_coroutine());
   auto outcome = co->fetch(req, ctx);
   REQUIRE(outcome.index() == 1);
   boost::asio::io_context io;
