@@ -18,8 +18,8 @@
 //                                   latency_histogram::record, N threads on the
 //                                   same function_metrics.
 
-#include <fezz/function_metrics.hpp>
-#include <fezz/function_registry.hpp>
+#include <fezz/host/function_metrics.hpp>
+#include <fezz/host/function_registry.hpp>
 #include <fezz/route_table.hpp>
 
 #include <benchmark/benchmark.h>
@@ -146,8 +146,8 @@ constexpr fezz::manifest bench_manifest{.id = "bench", .path = "/bench"};
 struct registry_fixture {
   asio::io_context io{1};
   std::shared_ptr<spdlog::logger> logger = std::make_shared<spdlog::logger>("bench");
-  fezz::function_registry registry{io.get_executor(), logger};
-  fezz::function_registry::handle slot;
+  fezz::host::function_registry registry{io.get_executor(), logger};
+  fezz::host::function_registry::handle slot;
 
   registry_fixture() {
     auto info = std::make_shared<fezz::function_info>();
@@ -164,7 +164,7 @@ struct registry_fixture {
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-          auto lease = co_await registry.acquire(slot);
+          auto lease = co_await slot->acquire();
           leased = static_cast<bool>(lease);
         },
         asio::detached);
@@ -177,7 +177,7 @@ struct registry_fixture {
   }
 
   void unload() {
-    registry.retire(slot);
+    slot->retire();
     io.restart();
     io.run();
     if (slot->loaded()) {
@@ -191,7 +191,7 @@ void registry_try_acquire_release(benchmark::State& state) {
   registry_fixture f;
   f.acquire_once();  // loads it
   for (auto _ : state) {
-    auto lease = f.registry.try_acquire(*f.slot);
+    auto lease = f.slot->try_acquire();
     benchmark::DoNotOptimize(lease);
   }
   f.unload();
@@ -222,7 +222,7 @@ BENCHMARK(registry_cold_load)->UseManualTime();
 
 // ---- metrics ----
 
-fezz::function_metrics shared_metrics;
+fezz::host::function_metrics shared_metrics;
 
 void metrics_update(benchmark::State& state) {
   // Latencies across the first buckets, as a fast function's would fall.
@@ -231,7 +231,7 @@ void metrics_update(benchmark::State& state) {
       std::chrono::microseconds(700)};
   std::size_t i = static_cast<std::size_t>(state.thread_index());
   for (auto _ : state) {
-    fezz::function_metrics::bump(shared_metrics.requests);
+    fezz::host::function_metrics::bump(shared_metrics.requests);
     shared_metrics.latency.record(samples[i++ & 3]);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));

@@ -1,6 +1,8 @@
 # Flags for our own targets (tests, examples, benchmarks), never for users of fezz::fezz.
 add_library(fezz_project_options INTERFACE)
 target_compile_options(fezz_project_options INTERFACE -Wall -Wextra -Wpedantic -Werror)
+# Our own code keeps off Asio's deprecated APIs; users decide this for themselves.
+target_compile_definitions(fezz_project_options INTERFACE BOOST_ASIO_NO_DEPRECATED)
 if(FEZZ_SANITIZE)
   target_compile_options(fezz_project_options INTERFACE
     -fsanitize=${FEZZ_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)

@@ -1,4 +1,4 @@
-#include <fezz/function_registry.hpp>
+#include <fezz/host/function_registry.hpp>
 
 #include <spdlog/sinks/null_sink.h>
 #include <boost/asio/co_spawn.hpp>
@@ -97,7 +97,7 @@ std::shared_ptr<const fezz::function_info> make_info(std::string id, std::string
 
 struct registry_fixture {
   asio::thread_pool pool{4};
-  fezz::function_registry registry{
+  fezz::host::function_registry registry{
       pool.get_executor(), std::make_shared<spdlog::logger>(
                                "registry", std::make_shared<spdlog::sinks::null_sink_mt>())};
 
@@ -108,13 +108,13 @@ struct registry_fixture {
   }
 
   template <class F = probed_function>
-  fezz::function_registry::handle add(const char* id, std::chrono::seconds timeout = 5s) {
+  fezz::host::function_registry::handle add(const char* id, std::chrono::seconds timeout = 5s) {
     return registry.add(fezz::function_registration::of<F>(fezz::manifest{.id = id}),
                         make_info(id, "a", timeout));
   }
 
-  fezz::function_lease acquire(const fezz::function_registry::handle& slot) {
-    return asio::co_spawn(pool, registry.acquire(slot), asio::use_future).get();
+  fezz::host::function_lease acquire(const fezz::host::function_registry::handle& slot) {
+    return asio::co_spawn(pool, slot->acquire(), asio::use_future).get();
   }
 
   bool unload_all() {
@@ -133,7 +133,7 @@ struct registry_fixture {
 };
 
 // Calls the leased instance as the host would.
-fezz::response call(const fezz::function_lease& lease) {
+fezz::response call(const fezz::host::function_lease& lease) {
   auto info = make_info("call");
   fezz::request req(fezz::http::verb::get, "/");
   fezz::context ctx(*info, std::chrono::steady_clock::now() + 1s);
@@ -148,7 +148,7 @@ TEST_CASE_METHOD(registry_fixture, "the registry holds code, not instances, unti
   const auto slot = add("f");
   CHECK(probe::constructed == 0);
   CHECK_FALSE(slot->loaded());
-  CHECK_FALSE(registry.try_acquire(*slot).has_value());  // not loaded: the fast path declines
+  CHECK_FALSE(slot->try_acquire().has_value());  // not loaded: the fast path declines
 
   {
     auto lease = acquire(slot);
@@ -160,21 +160,21 @@ TEST_CASE_METHOD(registry_fixture, "the registry holds code, not instances, unti
   }
   CHECK(slot->leases() == 0);
   // Loaded now: later calls take the lock-free path and load nothing.
-  auto again = registry.try_acquire(*slot);
+  auto again = slot->try_acquire();
   REQUIRE(again.has_value());
   CHECK(probe::constructed == 1);
-  CHECK(slot->metrics.loads == 1);
+  CHECK(slot->metrics().loads == 1);
 }
 
 TEST_CASE_METHOD(registry_fixture, "concurrent cold starts share one on_load",
                  "[function_registry]") {
   probe::load_delay = 50ms;  // keep the load open while everyone arrives
   const auto slot = add("f");
-  std::vector<std::future<fezz::function_lease>> waiting;
+  std::vector<std::future<fezz::host::function_lease>> waiting;
   for (int i = 0; i < 64; ++i) {
-    waiting.push_back(asio::co_spawn(pool, registry.acquire(slot), asio::use_future));
+    waiting.push_back(asio::co_spawn(pool, slot->acquire(), asio::use_future));
   }
-  std::vector<fezz::function_lease> leases;
+  std::vector<fezz::host::function_lease> leases;
   for (auto& f : waiting) {
     leases.push_back(f.get());
   }
@@ -197,12 +197,12 @@ TEST_CASE_METHOD(registry_fixture, "a failed on_load answers 503 and is retried 
     CHECK_THAT(e.what(), Catch::Contains("database unreachable") && Catch::Contains("'f'"));
   }
   CHECK_FALSE(slot->loaded());
-  CHECK(slot->metrics.load_failures == 1);
+  CHECK(slot->metrics().load_failures == 1);
   CHECK(probe::destroyed == 1);  // the half-made instance is gone, never routable
 
   auto lease = acquire(slot);  // the next call tries again and succeeds
   CHECK(slot->loaded());
-  CHECK(slot->metrics.loads == 1);
+  CHECK(slot->metrics().loads == 1);
   CHECK(registry.status().front().last_error.empty());
 }
 
@@ -224,7 +224,7 @@ TEST_CASE_METHOD(registry_fixture, "idle functions are unloaded and reload on th
   eventually([&] { return !slot->loaded(); });
   CHECK(probe::unloads == 1);
   CHECK(probe::destroyed == 1);
-  CHECK(slot->metrics.unloads == 1);
+  CHECK(slot->metrics().unloads == 1);
 
   auto lease = acquire(slot);
   CHECK(probe::loads == 2);
@@ -236,11 +236,11 @@ TEST_CASE_METHOD(registry_fixture, "an instance with a call in flight is never u
   const auto slot = add("f");
   auto lease = acquire(slot);
   CHECK(registry.unload_idle(0s) == 0);  // the reaper skips it
-  CHECK(registry.retire(slot));          // the control plane asks: it waits for the call
+  CHECK(slot->retire());                 // the control plane asks: it waits for the call
   std::this_thread::sleep_for(20ms);
   CHECK(slot->loaded());
   CHECK(probe::unloads == 0);
-  CHECK_FALSE(registry.try_acquire(*slot).has_value());  // closing: no new leases
+  CHECK_FALSE(slot->try_acquire().has_value());  // closing: no new leases
 
   { auto done = std::move(lease); }  // the last call ends: now it unloads
   eventually([&] { return !slot->loaded(); });
@@ -266,7 +266,7 @@ TEST_CASE_METHOD(registry_fixture,
   const auto slot = add("f");
   { auto lease = acquire(slot); }
   CHECK(probe::seen_env == "a");
-  registry.configure(slot, make_info("f", "b"));
+  slot->configure(make_info("f", "b"));
   eventually([&] { return !slot->loaded(); });
   auto lease = acquire(slot);
   CHECK(probe::seen_env == "b");
@@ -302,7 +302,7 @@ TEST_CASE_METHOD(registry_fixture, "calls racing the reaper never meet an unload
   for (int t = 0; t < 4; ++t) {
     callers.emplace_back([&] {
       for (int i = 0; i < 400; ++i) {
-        auto lease = registry.try_acquire(*slot);
+        auto lease = slot->try_acquire();
         if (!lease) {
           lease.emplace(acquire(slot));
         }
@@ -331,5 +331,5 @@ TEST_CASE_METHOD(registry_fixture, "calls racing the reaper never meet an unload
   CHECK(probe::loads == probe::unloads);
   CHECK(probe::constructed == probe::destroyed);
   CHECK(probe::loads >= 1);
-  CHECK(slot->metrics.loads == static_cast<std::uint64_t>(probe::loads.load()));
+  CHECK(slot->metrics().loads == static_cast<std::uint64_t>(probe::loads.load()));
 }

@@ -1,4 +1,4 @@
-#include <fezz/detail/request_reader.hpp>
+#include <fezz/host/request_reader.hpp>
 
 #include <boost/asio/buffer.hpp>
 #include <catch2/catch.hpp>
@@ -6,7 +6,7 @@
 #include <string_view>
 
 namespace http = boost::beast::http;
-using fezz::detail::request_reader;
+using fezz::host::request_reader;
 using state = request_reader::state;
 
 namespace {

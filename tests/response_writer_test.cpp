@@ -1,12 +1,12 @@
-#include <fezz/detail/response_writer.hpp>
+#include <fezz/host/response_writer.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <string>
 
 namespace http = boost::beast::http;
-using fezz::detail::response_framing;
-using fezz::detail::write_response;
+using fezz::host::response_framing;
+using fezz::host::write_response;
 
 namespace {
 

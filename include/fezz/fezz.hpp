@@ -6,7 +6,6 @@
 #include <fezz/context.hpp>
 #include <fezz/error.hpp>
 #include <fezz/function.hpp>
-#include <fezz/function_registry.hpp>
 #include <fezz/function_store.hpp>
 #include <fezz/manifest.hpp>
 #include <fezz/memory_store.hpp>

@@ -2,36 +2,41 @@
 
 // fezz::server: the Beast HTTP host. It accepts connections, follows a
 // control-plane store into a routing snapshot, and loads, runs and unloads the
-// functions its registry has code for.
+// functions it has code for.
 //
 //   fezz::server server(fezz::config().port(8080));
 //   server.register_function<my_function>();   // FEZZ_FUNCTIONs are picked up by themselves
 //   server.run();                               // until SIGINT/SIGTERM, then drains
+//
+// What it is made of lives in <fezz/host/...>: the listener and connections
+// (the request's path), the registry of functions, and the route publisher
+// (the control plane's path).
 
 #include <fezz/config.hpp>
-#include <fezz/detail/connection.hpp>
-#include <fezz/detail/host_state.hpp>
+#include <fezz/detail/async.hpp>
 #include <fezz/function.hpp>
-#include <fezz/function_registry.hpp>
 #include <fezz/function_store.hpp>
+#include <fezz/host/host_state.hpp>
+#include <fezz/host/listener.hpp>
+#include <fezz/host/route_publisher.hpp>
 #include <fezz/memory_store.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 namespace fezz {
@@ -39,7 +44,7 @@ namespace fezz {
 class server {
  public:
   explicit server(config settings = {}, std::shared_ptr<function_store> store = nullptr);
-  // The seed's HhrfServer::with_defaults(): port 8080, in-memory store.
+  // Port 8080 on every address, an in-memory store.
   static server with_defaults() { return server(config{}); }
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -61,63 +66,193 @@ class server {
   void register_function(const manifest& m, Args... args) {
     register_function(function_registration::of<F>(m, std::move(args)...));
   }
-  void register_function(function_registration registration);
+  inline void register_function(function_registration registration);
 
   function_store& store() noexcept { return *store_; }
-  function_registry& registry() noexcept { return host_->registry; }
-  const config& settings() const noexcept { return host_->settings; }
+  const config& settings() const noexcept { return host_.settings; }
 
   // Binds, listens and starts the worker threads; returns at once. Throws
   // boost::system::system_error if the address cannot be bound.
-  void start();
+  inline void start();
   // start() if needed, then blocks until the server has stopped and drained.
-  void run();
+  void run() {
+    if (!started_) {
+      start();
+    }
+    wait();
+  }
   // Begins the drain: stop accepting, finish in-flight requests (up to the
   // drain timeout), unload every function, stop the threads. Thread-safe.
-  void stop();
+  void stop() {
+    boost::asio::post(control_, [this] { begin_drain(); });
+  }
   // Blocks until the drain is complete and the threads have ended.
-  void wait();
+  void wait() {
+    for (auto& t : threads_) {
+      if (t.joinable()) {
+        t.join();
+      }
+    }
+    threads_.clear();
+  }
 
   // The bound port (the real one when the config asked for port 0).
   std::uint16_t port() const noexcept { return port_.load(); }
-  bool draining() const noexcept { return host_->draining.load(); }
+  bool draining() const noexcept { return host_.draining.load(); }
 
  private:
-  using executor_type = boost::asio::io_context::executor_type;
+  // The io_context comes first, so that host_ can be built before it and outlive it.
+  inline server(std::unique_ptr<boost::asio::io_context> io, config&& settings,
+                std::shared_ptr<function_store> store);
 
-  void rebuild_routes();
-  std::shared_ptr<const function_info> info_for(const function_entry& entry) const;
-  boost::asio::awaitable<void> accept_loop();
-  boost::asio::awaitable<void> reap_idle();
-  boost::asio::awaitable<void> sweep_deadlines();
-  boost::asio::awaitable<void> drain();
-  void begin_drain();
-  boost::asio::any_io_executor connection_executor();
+  inline boost::asio::awaitable<void> reap_idle();
+  inline boost::asio::awaitable<void> drain();
+  inline void begin_drain();
 
   // Declared before io_ so it is destroyed after it: coroutine frames that a
   // drain timeout left behind die with io_ and still release their leases.
-  std::unique_ptr<detail::host_state> host_;
-  boost::asio::io_context io_;
-  boost::asio::strand<executor_type> control_;  // acceptor, signals, reaper, drain
+  host::host_state host_;
+  std::unique_ptr<boost::asio::io_context> io_;
+  boost::asio::strand<boost::asio::io_context::executor_type> control_;  // listener, signals,
+                                                                         // reaper, drain
   std::shared_ptr<function_store> store_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  host::route_publisher publisher_;
+  host::listener listener_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer reaper_timer_;
-  boost::asio::steady_timer sweeper_timer_;
   std::atomic<std::uint16_t> port_{0};
   std::atomic<bool> started_{false};
   std::atomic<bool> stop_requested_{false};
   std::vector<std::thread> threads_;
 
-  std::mutex routes_mutex_;  // control path: rebuilding the routing snapshot
-  std::map<std::string, std::shared_ptr<const function_info>, std::less<>> infos_;
-
-  std::mutex connections_mutex_;
-  std::unordered_map<detail::connection*, std::weak_ptr<detail::connection>> connections_;
-
   subscription store_subscription_;  // last: unsubscribes before the rest goes
 };
 
-}  // namespace fezz
+inline server::server(config settings, std::shared_ptr<function_store> store)
+    : server(
+          std::make_unique<boost::asio::io_context>(static_cast<int>(settings.effective_threads())),
+          std::move(settings), std::move(store)) {}
 
-#include <fezz/impl/server.ipp>
+inline server::server(std::unique_ptr<boost::asio::io_context> io, config&& settings,
+                      std::shared_ptr<function_store> store)
+    : host_(std::move(settings), io->get_executor()),
+      io_(std::move(io)),
+      control_(boost::asio::make_strand(*io_)),
+      store_(store ? std::move(store) : std::make_shared<memory_store>()),
+      publisher_(host_, *store_),
+      listener_(host_, *io_, control_),
+      signals_(control_),
+      reaper_timer_(control_) {
+  store_subscription_ = store_->watch([this](const store_event&) { publisher_.rebuild(); });
+  if (host_.settings.register_macro_functions()) {
+    for (auto& registration : registered_functions()) {
+      register_function(std::move(registration));
+    }
+  }
+  publisher_.rebuild();
+}
+
+inline server::~server() {
+  if (started_) {
+    stop();
+    wait();
+  }
+  store_subscription_.reset();
+}
+
+inline void server::register_function(function_registration registration) {
+  const auto& m = registration.static_manifest;
+  if (const auto problem = manifest_problem(m); !problem.empty()) {
+    throw std::invalid_argument("function '" + std::string(m.id) + "': " + std::string(problem));
+  }
+  const owned_manifest owned(m);
+  function_entry entry(owned);
+  host_.registry.add(std::move(registration), publisher_.info_for(entry));
+  if (!store_->get(owned.id)) {
+    store_->register_function(std::move(entry));  // the watch rebuilds the routes
+  } else {
+    publisher_.rebuild();  // the store already describes it; now there is code
+  }
+}
+
+inline void server::start() {
+  if (started_.exchange(true)) {
+    throw std::logic_error("fezz::server::start called twice");
+  }
+  const auto& s = host_.settings;
+  port_ = listener_.open();
+  s.logger()->info("listening on {}:{}", s.host(), port_.load());
+
+  const auto log_failure = detail::log_failure{s.logger()};
+  boost::asio::co_spawn(control_, listener_.accept_loop(), log_failure);
+  boost::asio::co_spawn(control_, reap_idle(), log_failure);
+  boost::asio::co_spawn(control_, listener_.sweep_deadlines(), log_failure);
+  if (s.handle_signals()) {
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (!ec) {
+        host_.log().info("signal {}: draining", signal);
+        begin_drain();
+      }
+    });
+  }
+  const unsigned n = s.effective_threads();
+  threads_.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    threads_.emplace_back([this] { io_->run(); });
+  }
+}
+
+inline boost::asio::awaitable<void> server::reap_idle() {
+  const auto idle = host_.settings.idle_timeout();
+  const auto interval = std::clamp<config::duration>(idle / 4, std::chrono::milliseconds(10),
+                                                     std::chrono::seconds(1));
+  while (!host_.draining) {
+    reaper_timer_.expires_after(interval);
+    auto [ec] = co_await reaper_timer_.async_wait(detail::nothrow_awaitable);
+    if (ec) {
+      co_return;
+    }
+    host_.registry.unload_idle(idle);
+  }
+}
+
+// Runs on the control strand.
+inline void server::begin_drain() {
+  if (stop_requested_.exchange(true)) {
+    return;
+  }
+  host_.draining = true;
+  listener_.stop_accepting();
+  boost::system::error_code ignored;
+  signals_.cancel(ignored);
+  reaper_timer_.cancel();
+  listener_.close_idle();
+  boost::asio::co_spawn(control_, drain(), detail::log_failure{host_.settings.logger()});
+}
+
+inline boost::asio::awaitable<void> server::drain() {
+  using clock = std::chrono::steady_clock;
+  auto& log = host_.log();
+  const auto deadline = clock::now() + host_.settings.drain_timeout();
+  boost::asio::steady_timer timer(control_);
+  while (host_.metrics.connections_active.load() > 0 && clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(5));
+    co_await timer.async_wait(detail::nothrow_awaitable);
+  }
+  if (const auto left = host_.metrics.connections_active.load(); left > 0) {
+    log.warn("drain timeout: closing {} connection(s) still busy", left);
+    listener_.close_all();
+  }
+  const bool unloaded =
+      co_await host_.registry.unload_all(clock::now() + host_.settings.drain_timeout());
+  if (!unloaded) {
+    log.warn("drain: some functions did not unload in time");
+  }
+  log.info("drained; stopping");
+  listener_.stop_sweeping();
+  io_->stop();
+}
+
+}  // namespace fezz

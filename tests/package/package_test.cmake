@@ -91,7 +91,7 @@ if(STEP STREQUAL "install")
           lib/cmake/fezz/fezzTargets.cmake share/doc/fezz/LICENSE)
     require_file("${prefix}/${file}")
   endforeach()
-  # Every header of the tree is installed, detail/ and impl/ included.
+  # Every header of the tree is installed, host/ and detail/ included.
   file(GLOB_RECURSE source_headers RELATIVE "${FEZZ_SOURCE_DIR}/include" "${FEZZ_SOURCE_DIR}/include/*.hpp")
   foreach(header IN LISTS source_headers)
     require_file("${prefix}/include/${header}")

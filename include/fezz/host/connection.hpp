@@ -11,16 +11,16 @@
 // timeout is a deadline the server's sweeper compares against a coarse clock,
 // not a timer armed and cancelled around every read and write.
 
+#include <fezz/detail/async.hpp>
 #include <fezz/detail/coarse_clock.hpp>
-#include <fezz/detail/dispatch.hpp>
-#include <fezz/detail/host_state.hpp>
 #include <fezz/detail/http_date.hpp>
 #include <fezz/detail/request_id.hpp>
-#include <fezz/detail/request_reader.hpp>
-#include <fezz/detail/response_writer.hpp>
-#include <fezz/detail/routing.hpp>
+#include <fezz/host/dispatch.hpp>
+#include <fezz/host/host_state.hpp>
+#include <fezz/host/request_reader.hpp>
+#include <fezz/host/response_writer.hpp>
+#include <fezz/host/routing.hpp>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -35,16 +35,14 @@
 #include <string_view>
 #include <variant>
 
-namespace fezz::detail {
+namespace fezz::host {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
-inline constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
-
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  using clock = coarse_clock;
+  using clock = detail::coarse_clock;
 
   connection(host_state& host, asio::ip::tcp::socket socket)
       : host_(host), socket_(std::move(socket)) {}
@@ -84,20 +82,22 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   // The socket operations, to be awaited where they are called.
-  auto read_more() { return socket_.async_read_some(in_.prepare(16 * 1024), nothrow_awaitable); }
+  auto read_more() {
+    return socket_.async_read_some(in_.prepare(16 * 1024), detail::nothrow_awaitable);
+  }
   // Writes everything in out_, consuming it, within the write timeout.
   auto write_out() {
     expire_after(host_.settings.write_timeout());
-    return asio::async_write(socket_, asio::dynamic_buffer(out_), nothrow_awaitable);
+    return asio::async_write(socket_, asio::dynamic_buffer(out_), detail::nothrow_awaitable);
   }
 
   void append(const response::message_type& res, unsigned version, bool keep_alive, bool head) {
     host_.metrics.count_response(res.result_int());
-    write_response(res, {version, keep_alive, head, http_date(), request_id_}, out_);
+    write_response(res, {version, keep_alive, head, detail::http_date(), request_id_}, out_);
   }
   void append_rejection(const rejection& r, unsigned version) {
     host_.metrics.rejected_total.fetch_add(1, std::memory_order_relaxed);
-    make_request_id(request_id_);
+    detail::make_request_id(request_id_);
     append(response::error(r.status, r.message).message(), version, false, false);
   }
 
@@ -169,10 +169,10 @@ inline asio::awaitable<void> connection::run() {
     const bool is_head = message.method() == http::verb::head;
     const unsigned version = message.version();
     bool keep_alive = message.keep_alive();
-    if (const auto given = message["x-request-id"]; is_acceptable_request_id(given)) {
+    if (const auto given = message["x-request-id"]; detail::is_acceptable_request_id(given)) {
       request_id_.assign(given.data(), given.size());
     } else {
-      make_request_id(request_id_);
+      detail::make_request_id(request_id_);
     }
     host_.metrics.requests_total.fetch_add(1, std::memory_order_relaxed);
 
@@ -199,4 +199,4 @@ inline asio::awaitable<void> connection::run() {
   socket_.close(ignored);
 }
 
-}  // namespace fezz::detail
+}  // namespace fezz::host

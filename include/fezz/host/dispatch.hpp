@@ -4,10 +4,11 @@
 // lease the function (loading it if needed), call fetch with the function's
 // deadline, and turn every failure into a precise status.
 
-#include <fezz/detail/complete_by.hpp>
-#include <fezz/detail/host_state.hpp>
-#include <fezz/detail/system_endpoints.hpp>
+#include <fezz/detail/async.hpp>
 #include <fezz/error.hpp>
+#include <fezz/host/error_answers.hpp>
+#include <fezz/host/host_state.hpp>
+#include <fezz/host/system_endpoints.hpp>
 #include <fezz/request.hpp>
 #include <fezz/response.hpp>
 
@@ -21,22 +22,18 @@
 #include <string_view>
 #include <variant>
 
-namespace fezz::detail {
+namespace fezz::host {
 
 // The answer for a path no route matches under this method.
 inline response unrouted(const routing_snapshot& routes, const request& req) {
   const auto allowed = routes.routes.allowed_methods(req.path());
   if (allowed.empty()) {
-    return response::error(http::status::not_found,
-                           fmt::format("no function is routed at {}", req.path()));
+    return not_found(req.path());
   }
   if (req.verb() == http::verb::unknown) {
-    return response::error(http::status::not_implemented,
-                           fmt::format("method {} is not implemented", req.method()));
+    return not_implemented(req.method());
   }
-  return response::error(http::status::method_not_allowed,
-                         fmt::format("{} is not allowed on {}", req.method(), req.path()))
-      .header(http::field::allow, fmt::format("{}", fmt::join(allowed, ", ")));
+  return method_not_allowed(req.method(), req.path(), allowed);
 }
 
 // The answer for an exception a function let out.
@@ -58,8 +55,8 @@ inline response answer_for(const std::exception_ptr& thrown, host_state& host,
 
 // Calls fetch. A synchronous function's answer (or exception) comes back at
 // once; a coroutine comes back to be awaited.
-inline fetch_outcome start_fetch(host_state& host, function_lease& lease, request& req,
-                                 context& ctx) {
+inline detail::fetch_outcome start_fetch(host_state& host, function_lease& lease, request& req,
+                                         context& ctx) {
   try {
     return lease.instance().fetch(req, ctx);
   } catch (...) {
@@ -73,7 +70,7 @@ inline boost::asio::awaitable<response> await_fetch(host_state& host, function_l
                                                     const context& ctx) {
   const owned_manifest& manifest = ctx.manifest();
   try {
-    auto answer = co_await complete_by(std::move(call), ctx.deadline());
+    auto answer = co_await detail::complete_by(std::move(call), ctx.deadline());
     if (answer) {
       co_return std::move(*answer);
     }
@@ -104,7 +101,7 @@ inline boost::asio::awaitable<response> serve_awaiting(
   std::optional<response> answer;
   if (!lease) {
     try {
-      lease.emplace(co_await host.registry.acquire(target.slot));
+      lease.emplace(co_await target.slot->acquire());
     } catch (const fezz::error& e) {
       answer.emplace(response(e).header(http::field::retry_after, "1"));
     }
@@ -119,15 +116,15 @@ inline boost::asio::awaitable<response> serve_awaiting(
     }
     lease.reset();  // before the response is written: the instance is free to unload
   }
-  record_answer(target.slot->metrics, *answer, started);
+  record_answer(target.slot->metrics(), *answer, started);
   co_return std::move(*answer);
 }
 
 // Routes one request and calls its function. A loaded synchronous function
 // answers here and now, with no coroutine frame; anything that must wait
 // (a load, a coroutine fetch) comes back as an awaitable.
-inline fetch_outcome dispatch(host_state& host, routing_cache& cache, request::message_type message,
-                              std::string_view request_id) {
+inline detail::fetch_outcome dispatch(host_state& host, routing_cache& cache,
+                                      request::message_type message, std::string_view request_id) {
   request req(std::move(message));
   const routing_snapshot& routes = cache.get(host.routing);
   if (is_system_path(req.path())) {
@@ -139,15 +136,14 @@ inline fetch_outcome dispatch(host_state& host, routing_cache& cache, request::m
   }
   const routing_target* target = routes.target(match->matched->function_id);
   if (target == nullptr) {
-    return response::error(http::status::not_found,
-                           fmt::format("no function is routed at {}", req.path()));
+    return not_found(req.path());
   }
   req.params(std::move(match->params));
 
   const auto started = std::chrono::steady_clock::now();
-  function_metrics& metrics = target->slot->metrics;
+  function_metrics& metrics = target->slot->metrics();
   function_metrics::bump(metrics.requests);
-  auto lease = host.registry.try_acquire(*target->slot);
+  auto lease = target->slot->try_acquire();
   if (!lease || lease->instance().fetch_is_coroutine()) {
     return serve_awaiting(host, *target, std::move(req), std::move(lease), started, request_id);
   }
@@ -158,4 +154,4 @@ inline fetch_outcome dispatch(host_state& host, routing_cache& cache, request::m
   return answer;
 }
 
-}  // namespace fezz::detail
+}  // namespace fezz::host

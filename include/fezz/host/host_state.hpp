@@ -4,15 +4,15 @@
 // published routes and the host's own counters.
 
 #include <fezz/config.hpp>
-#include <fezz/detail/routing.hpp>
-#include <fezz/function_registry.hpp>
+#include <fezz/host/function_registry.hpp>
+#include <fezz/host/routing.hpp>
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 
-namespace fezz::detail {
+namespace fezz::host {
 
 struct server_metrics {
   std::atomic<std::uint64_t> connections_total{0};
@@ -45,4 +45,4 @@ struct host_state {
   spdlog::logger& log() const noexcept { return *settings.logger(); }
 };
 
-}  // namespace fezz::detail
+}  // namespace fezz::host

@@ -3,7 +3,8 @@
 // The host's own endpoints: /_health and /_metrics (JSON, or Prometheus text
 // with ?format=prometheus).
 
-#include <fezz/detail/host_state.hpp>
+#include <fezz/host/error_answers.hpp>
+#include <fezz/host/host_state.hpp>
 #include <fezz/request.hpp>
 #include <fezz/response.hpp>
 
@@ -15,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-namespace fezz::detail {
+namespace fezz::host {
 
 inline bool is_system_path(std::string_view path) noexcept {
   return path == "/_health" || path == "/_metrics";
@@ -25,44 +26,40 @@ inline std::chrono::duration<double> seconds_since(std::chrono::steady_clock::ti
   return std::chrono::steady_clock::now() - t;
 }
 
+// The manifest fields /_metrics shows, from a compiled or a routed manifest.
+template <class Manifest>
+void add_manifest_fields(nlohmann::json& j, const Manifest& m) {
+  j["version"] = m.version;
+  j["method"] = m.method;
+  j["path"] = m.path;
+  j["timeout_seconds"] = m.timeout.count();
+  j["description"] = m.description;
+}
+
 // One function as /_metrics reports it: its routed manifest if it is routed,
 // else the manifest its code was written with.
 inline nlohmann::json function_json(const function_status& s, const routing_snapshot& routes,
                                     const function_registry& registry) {
   const function_metrics& m = *s.metrics;
-  const auto load = [](const std::atomic<std::uint64_t>& a) {
-    return a.load(std::memory_order_relaxed);
-  };
   nlohmann::json j;
   j["id"] = s.id;
   if (const routing_target* target = routes.target(s.id)) {
-    const owned_manifest& manifest = target->info->manifest;
-    j["version"] = manifest.version;
-    j["method"] = manifest.method;
-    j["path"] = manifest.path;
-    j["timeout_seconds"] = manifest.timeout.count();
-    j["description"] = manifest.description;
+    add_manifest_fields(j, target->info->manifest);
     j["routed"] = true;
   } else {
-    const auto slot = registry.find(s.id);
-    const manifest& manifest = slot->registration.static_manifest;
-    j["version"] = manifest.version;
-    j["method"] = manifest.method;
-    j["path"] = manifest.path;
-    j["timeout_seconds"] = manifest.timeout.count();
-    j["description"] = manifest.description;
+    add_manifest_fields(j, registry.find(s.id)->registration().static_manifest);
     j["routed"] = false;
   }
   j["loaded"] = s.loaded;
   j["loading"] = s.loading;
   j["in_flight"] = s.in_flight;
-  j["requests"] = load(m.requests);
-  j["errors"] = load(m.errors);
-  j["timeouts"] = load(m.timeouts);
-  j["loads"] = load(m.loads);
-  j["load_failures"] = load(m.load_failures);
-  j["unloads"] = load(m.unloads);
-  j["last_load_us"] = load(m.last_load_ns) / 1000;
+  j["requests"] = read(m.requests);
+  j["errors"] = read(m.errors);
+  j["timeouts"] = read(m.timeouts);
+  j["loads"] = read(m.loads);
+  j["load_failures"] = read(m.load_failures);
+  j["unloads"] = read(m.unloads);
+  j["last_load_us"] = read(m.last_load_ns) / 1000;
   j["idle_seconds"] = s.loaded ? nlohmann::json(std::chrono::duration<double>(s.idle).count())
                                : nlohmann::json(nullptr);
   if (!s.last_error.empty()) {
@@ -77,9 +74,6 @@ inline nlohmann::json function_json(const function_status& s, const routing_snap
 }
 
 inline response metrics_json(const host_state& host, const routing_snapshot& routes) {
-  const auto load = [](const std::atomic<std::uint64_t>& a) {
-    return a.load(std::memory_order_relaxed);
-  };
   const server_metrics& sm = host.metrics;
   nlohmann::json functions = nlohmann::json::array();
   for (const auto& status : host.registry.status()) {
@@ -89,17 +83,17 @@ inline response metrics_json(const host_state& host, const routing_snapshot& rou
                       {"uptime_seconds", seconds_since(host.started).count()},
                       {"draining", host.draining.load()},
                       {"connections",
-                       {{"active", load(sm.connections_active)},
-                        {"total", load(sm.connections_total)},
-                        {"refused", load(sm.connections_refused)}}},
+                       {{"active", read(sm.connections_active)},
+                        {"total", read(sm.connections_total)},
+                        {"refused", read(sm.connections_refused)}}},
                       {"requests",
-                       {{"total", load(sm.requests_total)},
-                        {"rejected", load(sm.rejected_total)},
-                        {"1xx", load(sm.responses[0])},
-                        {"2xx", load(sm.responses[1])},
-                        {"3xx", load(sm.responses[2])},
-                        {"4xx", load(sm.responses[3])},
-                        {"5xx", load(sm.responses[4])}}},
+                       {{"total", read(sm.requests_total)},
+                        {"rejected", read(sm.rejected_total)},
+                        {"1xx", read(sm.responses[0])},
+                        {"2xx", read(sm.responses[1])},
+                        {"3xx", read(sm.responses[2])},
+                        {"4xx", read(sm.responses[3])},
+                        {"5xx", read(sm.responses[4])}}},
                       {"functions", std::move(functions)}};
   return response::json(body);
 }
@@ -122,9 +116,6 @@ inline std::string label_value(std::string_view v) {
 }
 
 inline response metrics_prometheus(const host_state& host) {
-  const auto load = [](const std::atomic<std::uint64_t>& a) {
-    return a.load(std::memory_order_relaxed);
-  };
   const auto statuses = host.registry.status();
   std::string out;
   auto family = [&](std::string_view name, std::string_view type, std::string_view help,
@@ -136,24 +127,24 @@ inline response metrics_prometheus(const host_state& host) {
     }
   };
   family("fezz_requests_total", "counter", "Requests a function answered.",
-         [&](const function_status& s) { return load(s.metrics->requests); });
+         [&](const function_status& s) { return read(s.metrics->requests); });
   family("fezz_errors_total", "counter", "5xx answers of a function (exceptions, timeouts, loads).",
-         [&](const function_status& s) { return load(s.metrics->errors); });
+         [&](const function_status& s) { return read(s.metrics->errors); });
   family("fezz_timeouts_total", "counter", "Calls cut off at the function's timeout (504).",
-         [&](const function_status& s) { return load(s.metrics->timeouts); });
+         [&](const function_status& s) { return read(s.metrics->timeouts); });
   family("fezz_loads_total", "counter", "Successful loads (construct + on_load).",
-         [&](const function_status& s) { return load(s.metrics->loads); });
+         [&](const function_status& s) { return read(s.metrics->loads); });
   family("fezz_load_failures_total", "counter", "Failed loads.",
-         [&](const function_status& s) { return load(s.metrics->load_failures); });
+         [&](const function_status& s) { return read(s.metrics->load_failures); });
   family("fezz_unloads_total", "counter", "Unloads (on_unload + destroy).",
-         [&](const function_status& s) { return load(s.metrics->unloads); });
+         [&](const function_status& s) { return read(s.metrics->unloads); });
   family("fezz_loaded", "gauge", "1 while an instance is loaded.",
          [](const function_status& s) { return s.loaded ? 1 : 0; });
   family("fezz_in_flight", "gauge", "Calls running now.",
          [](const function_status& s) { return s.in_flight; });
   family("fezz_last_load_seconds", "gauge", "Duration of the last load.",
          [&](const function_status& s) {
-           return static_cast<double>(load(s.metrics->last_load_ns)) / 1e9;
+           return static_cast<double>(read(s.metrics->last_load_ns)) / 1e9;
          });
 
   out +=
@@ -188,10 +179,10 @@ inline response metrics_prometheus(const host_state& host) {
                  "fezz_http_connections_total {}\n"
                  "# HELP fezz_http_requests_total Requests received, by response status class.\n"
                  "# TYPE fezz_http_requests_total counter\n",
-                 load(sm.connections_active), load(sm.connections_total));
+                 read(sm.connections_active), read(sm.connections_total));
   for (std::size_t i = 0; i < sm.responses.size(); ++i) {
     fmt::format_to(std::back_inserter(out), "fezz_http_requests_total{{class=\"{}xx\"}} {}\n",
-                   i + 1, load(sm.responses[i]));
+                   i + 1, read(sm.responses[i]));
   }
   fmt::format_to(std::back_inserter(out),
                  "# HELP fezz_uptime_seconds Seconds since the server started.\n"
@@ -206,9 +197,8 @@ inline response metrics_prometheus(const host_state& host) {
 inline response system_response(const host_state& host, const routing_snapshot& routes,
                                 const request& req) {
   if (req.verb() != http::verb::get && req.verb() != http::verb::head) {
-    return response::error(http::status::method_not_allowed,
-                           fmt::format("{} is not allowed on {}", req.method(), req.path()))
-        .header(http::field::allow, "GET, HEAD");
+    static constexpr std::string_view allowed[] = {"GET", "HEAD"};
+    return method_not_allowed(req.method(), req.path(), allowed);
   }
   if (req.path() == "/_health") {
     if (host.draining.load(std::memory_order_relaxed)) {
@@ -227,4 +217,4 @@ inline response system_response(const host_state& host, const routing_snapshot& 
   return metrics_json(host, routes);
 }
 
-}  // namespace fezz::detail
+}  // namespace fezz::host

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <cstdint>
 
-namespace fezz {
+namespace fezz::host {
 
 class latency_histogram {
  public:
@@ -63,4 +63,9 @@ struct function_metrics {
   }
 };
 
-}  // namespace fezz
+// A counter's value for a report: relaxed, like every update of it.
+inline std::uint64_t read(const std::atomic<std::uint64_t>& counter) noexcept {
+  return counter.load(std::memory_order_relaxed);
+}
+
+}  // namespace fezz::host

@@ -6,7 +6,7 @@
 
 #include <fezz/context.hpp>
 #include <fezz/detail/string_hash.hpp>
-#include <fezz/function_registry.hpp>
+#include <fezz/host/function_slot.hpp>
 #include <fezz/route_table.hpp>
 
 #include <atomic>
@@ -18,16 +18,16 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace fezz::detail {
+namespace fezz::host {
 
 struct routing_target {
-  function_registry::handle slot;
+  std::shared_ptr<function_slot> slot;
   std::shared_ptr<const function_info> info;
 };
 
 struct routing_snapshot {
   route_table routes;
-  std::unordered_map<std::string, routing_target, string_hash, std::equal_to<>> targets;
+  std::unordered_map<std::string, routing_target, detail::string_hash, std::equal_to<>> targets;
 
   const routing_target* target(std::string_view function_id) const {
     const auto it = targets.find(function_id);
@@ -68,11 +68,10 @@ class routing_cache {
     }
     return *snapshot_;
   }
-  std::shared_ptr<const routing_snapshot> shared() const { return snapshot_; }
 
  private:
   std::shared_ptr<const routing_snapshot> snapshot_;
   std::uint64_t version_ = 0;
 };
 
-}  // namespace fezz::detail
+}  // namespace fezz::host

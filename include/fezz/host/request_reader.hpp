@@ -19,7 +19,7 @@
 #include <optional>
 #include <string>
 
-namespace fezz::detail {
+namespace fezz::host {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -149,4 +149,4 @@ class request_reader {
   std::optional<rejection> rejection_;
 };
 
-}  // namespace fezz::detail
+}  // namespace fezz::host

@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-namespace fezz::detail {
+namespace fezz::host {
 
 // How one answer is framed on its connection.
 struct response_framing {
@@ -85,4 +85,4 @@ inline void write_response(const response::message_type& res, const response_fra
   }
 }
 
-}  // namespace fezz::detail
+}  // namespace fezz::host
