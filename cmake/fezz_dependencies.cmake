@@ -1,4 +1,4 @@
-# The design card's dependencies, all from Debian's packages. fezzConfig.cmake.in
+# Fezz's dependencies, all from Debian's packages. fezzConfig.cmake.in
 # finds the same set for installed users.
 find_package(Threads REQUIRED)
 find_package(Boost 1.81 REQUIRED CONFIG)

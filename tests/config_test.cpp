@@ -21,7 +21,7 @@ TEST_CASE("config has production defaults", "[config]") {
   CHECK(c.env().empty());
 }
 
-TEST_CASE("config's builder chains like the seed's", "[config]") {
+TEST_CASE("config's builder chains", "[config]") {
   const auto c = fezz::config()
                      .host("127.0.0.1")
                      .port(9000)

@@ -4,7 +4,7 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("manifest has the seed's defaults", "[manifest]") {
+TEST_CASE("manifest has the documented defaults", "[manifest]") {
   constexpr fezz::manifest m{.id = "hello"};
   STATIC_REQUIRE(m.version == "v1");
   STATIC_REQUIRE(m.method == "GET");

@@ -152,7 +152,7 @@ TEST_CASE("function_entry names the nodes that serve it", "[memory_store]") {
 TEST_CASE("function_entry carries a per-function environment", "[memory_store]") {
   auto entry = make_entry("fn").with_env("A", "1").with_env("B", "2");
   entry.with_env("A", "3");
-  CHECK(entry.env == std::map<std::string, std::string>{{"A", "3"}, {"B", "2"}});
+  CHECK(entry.env == fezz::env_map{{"A", "3"}, {"B", "2"}});
   CHECK(entry.id() == "fn");
   CHECK(entry != make_entry("fn"));
 

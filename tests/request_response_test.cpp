@@ -39,12 +39,6 @@ TEST_CASE("request headers are case-insensitive; body and params are kept", "[re
   CHECK(req.param("nope").empty());
 }
 
-TEST_CASE("percent_decode keeps malformed escapes as written", "[request]") {
-  CHECK(fezz::detail::percent_decode("a%2Fb%zz%4", false) == "a/b%zz%4");
-  CHECK(fezz::detail::percent_decode("a+b", false) == "a+b");
-  CHECK(fezz::detail::percent_decode("a+b", true) == "a b");
-}
-
 TEST_CASE("response builders set status, type and body", "[response]") {
   const auto text = fezz::response::text("Hello, World!");
   CHECK(text.status() == http::status::ok);

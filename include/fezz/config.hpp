@@ -1,9 +1,11 @@
 #pragma once
 
-// fezz::config: the host's settings, with the seed's builder. Each setting is
+// fezz::config: the host's settings, set with a chaining builder. Each setting is
 // read by `name()` and set by `name(value)`, which returns the config so calls chain:
 //
 //   auto cfg = fezz::config().host("0.0.0.0").port(8080).env("API_KEY", "secret");
+
+#include <fezz/env_map.hpp>
 
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
@@ -12,7 +14,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,7 +23,6 @@ namespace fezz {
 class config {
  public:
   using duration = std::chrono::steady_clock::duration;
-  using env_map = std::map<std::string, std::string, std::less<>>;
 
 #define FEZZ_CONFIG_SETTING(type, name, initial) \
  public:                                         \

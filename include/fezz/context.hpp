@@ -3,12 +3,12 @@
 // fezz::context: what a function knows about itself and the current call:
 // identity, manifest, environment, logger and deadline.
 
+#include <fezz/env_map.hpp>
 #include <fezz/manifest.hpp>
 
 #include <spdlog/logger.h>
 
 #include <chrono>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,7 +21,7 @@ namespace fezz {
 struct function_info {
   owned_manifest manifest;
   // The global environment with the function's own entries laid over it.
-  std::map<std::string, std::string, std::less<>> env;
+  env_map env;
   std::shared_ptr<spdlog::logger> logger;
 };
 
@@ -33,7 +33,7 @@ class context {
       : info_(&info), deadline_(deadline), request_id_(request_id) {}
 
   const std::string& function_id() const noexcept { return info_->manifest.id; }
-  // The seed's `ctx.function_name`.
+  // Another name for function_id().
   const std::string& function_name() const noexcept { return function_id(); }
   const std::string& version() const noexcept { return info_->manifest.version; }
   const owned_manifest& manifest() const noexcept { return info_->manifest; }
@@ -45,9 +45,7 @@ class context {
   std::string_view env(std::string_view key, std::string_view fallback) const {
     return env(key).value_or(fallback);
   }
-  const std::map<std::string, std::string, std::less<>>& environment() const noexcept {
-    return info_->env;
-  }
+  const env_map& environment() const noexcept { return info_->env; }
 
   spdlog::logger& logger() const noexcept { return *info_->logger; }
 

@@ -3,6 +3,8 @@
 // The error a function throws (or returns, since a response converts from it)
 // to answer with a status of its choosing instead of a 500.
 
+#include <ostream>  // Boost 1.81's status.hpp uses std::ostream without including it
+
 #include <boost/beast/http/status.hpp>
 
 #include <stdexcept>

@@ -191,18 +191,28 @@ inline std::vector<function_registration> registered_functions() {
 }  // namespace fezz
 
 // Gives the struct it stands in its manifest, written as designated
-// initializers (the seed's attributes: .id required; .version "v1", .method
-// "GET", .path "/", .timeout 30s, .description ""), checks that manifest at
-// compile time, and registers the struct for every fezz::server in the program:
+// initializers (.id required; .version "v1", .method "GET", .path "/",
+// .timeout 30s and .description "" by default), checks that manifest at
+// compile time, and registers the struct for every fezz::server in the
+// program. `name` must be the struct itself, which is checked too:
 //
 //   struct hello {
 //     FEZZ_FUNCTION(hello, .id = "hello", .path = "/hello");
 //     fezz::response fetch(const fezz::request& req, fezz::context&) const { ... }
 //   };
-#define FEZZ_FUNCTION(name, ...)                                                     \
-  static constexpr ::fezz::manifest manifest{__VA_ARGS__};                           \
-  static_assert(::fezz::manifest_problem(manifest).empty(),                          \
-                "FEZZ_FUNCTION(" #name "): invalid manifest, see manifest_problem"); \
-  static inline const ::fezz::detail::auto_registration<name> fezz_registration_ {   \
-    manifest                                                                         \
+//
+// (Only a member function knows its struct, through `this`, so the name is
+// checked inside one; it is never called.)
+#define FEZZ_FUNCTION(name, ...)                                                      \
+  static constexpr ::fezz::manifest manifest{__VA_ARGS__};                            \
+  static_assert(::fezz::manifest_problem(manifest).empty(),                           \
+                "FEZZ_FUNCTION(" #name "): invalid manifest, see manifest_problem");  \
+  void fezz_check_name_() {                                                           \
+    static_assert(::std::is_same_v<name, ::std::remove_reference_t<decltype(*this)>>, \
+                  "FEZZ_FUNCTION(" #name                                              \
+                  ", ...): the first argument must be the name of "                   \
+                  "the struct it is written in");                                     \
+  }                                                                                   \
+  static inline const ::fezz::detail::auto_registration<name> fezz_registration_ {    \
+    manifest                                                                          \
   }

@@ -4,11 +4,11 @@
 // how it runs), the `store_event`s a store emits, and `function_store`, the interface
 // every control-plane store implements (memory_store now; etcd or Consul later).
 
+#include <fezz/env_map.hpp>
 #include <fezz/manifest.hpp>
 
 #include <algorithm>
 #include <functional>
-#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -20,8 +20,8 @@ namespace fezz {
 
 struct function_entry {
   owned_manifest manifest;
-  std::vector<std::string> nodes;          // empty: served by every node
-  std::map<std::string, std::string> env;  // per-function environment
+  std::vector<std::string> nodes;  // empty: served by every node
+  env_map env;                     // per-function environment
 
   function_entry() = default;
   explicit function_entry(owned_manifest m) : manifest(std::move(m)) {}

@@ -9,7 +9,7 @@
 
 namespace fezz {
 
-// Compile-time metadata; every member but `id` has the seed's default.
+// Compile-time metadata; every member but `id` has a default.
 struct manifest {
   std::string_view id;
   std::string_view version = "v1";

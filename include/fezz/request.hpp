@@ -3,7 +3,8 @@
 // fezz::request: what a function's fetch receives. It owns the Beast message
 // the connection parsed (moved in, never copied) plus the route's path parameters.
 
-#include <fezz/route_table.hpp>
+#include <fezz/detail/uri.hpp>
+#include <fezz/path_params.hpp>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -34,7 +35,7 @@ class request {
 
   http::verb verb() const noexcept { return message_.method(); }
   std::string_view method() const noexcept { return message_.method_string(); }
-  // The request target as sent: path and query, not decoded (the seed's `url`).
+  // The request target as sent: path and query, not decoded (also `url()`).
   std::string_view target() const noexcept { return message_.target(); }
   std::string_view url() const noexcept { return target(); }
   std::string_view path() const noexcept { return target().substr(0, target().find('?')); }
@@ -43,7 +44,9 @@ class request {
     return q == std::string_view::npos ? std::string_view{} : target().substr(q + 1);
   }
   // The first value of a query parameter, percent-decoded ('+' as space).
-  std::optional<std::string> query_param(std::string_view name) const;
+  std::optional<std::string> query_param(std::string_view name) const {
+    return detail::find_query_value(query(), name);
+  }
 
   // Header names are case-insensitive.
   std::optional<std::string_view> get_header(std::string_view name) const {
@@ -63,14 +66,7 @@ class request {
   std::string& body() noexcept { return message_.body(); }
 
   // A path parameter from the route (":id" → param("id"), "*" → param("*")); "" if absent.
-  std::string_view param(std::string_view name) const noexcept {
-    for (const auto& [key, value] : params_) {
-      if (key == name) {
-        return value;
-      }
-    }
-    return {};
-  }
+  std::string_view param(std::string_view name) const noexcept { return find_param(params_, name); }
   const path_params& params() const noexcept { return params_; }
   void params(path_params params) { params_ = std::move(params); }
 
@@ -81,46 +77,5 @@ class request {
   message_type message_;
   path_params params_;
 };
-
-namespace detail {
-
-// Decodes %XX escapes (and '+' as space for form-style query strings); a
-// malformed escape is kept as written. (Path parameters are decoded by the
-// route table, a segment at a time.)
-inline std::string percent_decode(std::string_view in, bool plus_as_space) {
-  std::string out;
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c == '%' && i + 2 < in.size()) {
-      const int hi = hex_digit_value(in[i + 1]);
-      const int lo = hex_digit_value(in[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(plus_as_space && c == '+' ? ' ' : c);
-  }
-  return out;
-}
-
-}  // namespace detail
-
-inline std::optional<std::string> request::query_param(std::string_view name) const {
-  std::string_view rest = query();
-  while (!rest.empty()) {
-    const auto amp = rest.find('&');
-    const std::string_view pair = rest.substr(0, amp);
-    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
-    const auto eq = pair.find('=');
-    if (detail::percent_decode(pair.substr(0, eq), true) == name) {
-      return eq == std::string_view::npos ? std::string{}
-                                          : detail::percent_decode(pair.substr(eq + 1), true);
-    }
-  }
-  return std::nullopt;
-}
 
 }  // namespace fezz

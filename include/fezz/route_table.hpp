@@ -4,7 +4,7 @@
 //
 // A plain value type, like the standard containers: not internally synchronized.
 // The server publishes immutable copies (copy-on-write), so reads need no lock.
-// Depends only on the standard library and <fezz/manifest.hpp>.
+// Depends only on the standard library, <fezz/manifest.hpp> and its own detail/ parts.
 //
 // Patterns: "/users" (static), "/users/:id" (one-segment parameter), "/static/*"
 // and "/files/*rest" (tail wildcard: zero or more remaining segments).
@@ -19,11 +19,15 @@
 //   3. method: the exact method, then (for HEAD requests) GET, then ANY;
 //   4. earlier insertion.
 //
-// Parameter and wildcard values are percent-decoded segment by segment; a segment
-// with a malformed escape ("%zz", "%4") keeps its raw text. '+' is not a space.
+// Parameter and wildcard values are percent-decoded segment by segment; a malformed
+// escape ("%zz", "%4") is kept as written. '+' is not a space.
 // Static segments compare against the raw path segment, case-sensitively.
 
+#include <fezz/detail/route_pattern.hpp>
+#include <fezz/detail/route_trie.hpp>
+#include <fezz/detail/uri.hpp>
 #include <fezz/manifest.hpp>
+#include <fezz/path_params.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -48,227 +52,13 @@ struct route {
   friend bool operator==(const route&, const route&) = default;
 };
 
-// Parameter name -> decoded value, in pattern order. A bare "*" is named "*".
-using path_params = std::vector<std::pair<std::string, std::string>>;
-
 struct route_match {
   const route* matched = nullptr;  // into the table; valid until it is modified or destroyed
   path_params params;
 
   // The value of a parameter, or "" if the route has no such parameter.
-  std::string_view param(std::string_view name) const noexcept {
-    for (const auto& [key, value] : params) {
-      if (key == name) {
-        return value;
-      }
-    }
-    return {};
-  }
+  std::string_view param(std::string_view name) const noexcept { return find_param(params, name); }
 };
-
-namespace detail {
-
-// The next non-empty '/'-separated segment of `text` at or after `pos`, or "" when
-// none is left; `pos` moves past the segment returned.
-constexpr std::string_view next_segment(std::string_view text, std::size_t& pos) noexcept {
-  while (pos < text.size() && text[pos] == '/') {
-    ++pos;
-  }
-  const std::size_t start = pos;
-  while (pos < text.size() && text[pos] != '/') {
-    ++pos;
-  }
-  return text.substr(start, pos - start);
-}
-
-constexpr bool is_parameter_segment(std::string_view segment) noexcept {
-  return !segment.empty() && segment.front() == ':';
-}
-
-constexpr bool is_wildcard_segment(std::string_view segment) noexcept {
-  return !segment.empty() && segment.front() == '*';
-}
-
-// The name a parameter or wildcard segment binds: ":id" -> "id", "*rest" -> "rest", "*" -> "*".
-constexpr std::string_view capture_name(std::string_view segment) noexcept {
-  return segment.size() == 1 && segment.front() == '*' ? segment : segment.substr(1);
-}
-
-// Why `pattern` is not a valid route pattern, or "" if it is.
-constexpr std::string_view pattern_problem(std::string_view pattern) noexcept {
-  if (pattern.empty() || pattern.front() != '/') {
-    return "a pattern must start with '/'";
-  }
-  std::size_t pos = 0;
-  for (std::string_view segment = next_segment(pattern, pos); !segment.empty();
-       segment = next_segment(pattern, pos)) {
-    if (!is_parameter_segment(segment) && !is_wildcard_segment(segment)) {
-      continue;
-    }
-    if (segment == ":") {
-      return "a ':' parameter needs a name";
-    }
-    if (is_wildcard_segment(segment)) {
-      std::size_t after = pos;
-      if (!next_segment(pattern, after).empty()) {
-        return "a '*' wildcard must be the last segment";
-      }
-    }
-    // Patterns are short, so a quadratic scan for an earlier capture of the same name is fine.
-    const std::string_view name = capture_name(segment);
-    std::size_t earlier_pos = 0;
-    for (std::string_view earlier = next_segment(pattern, earlier_pos);
-         earlier.data() != segment.data(); earlier = next_segment(pattern, earlier_pos)) {
-      if ((is_parameter_segment(earlier) || is_wildcard_segment(earlier)) &&
-          capture_name(earlier) == name) {
-        return "parameter names must be unique";
-      }
-    }
-  }
-  return {};
-}
-
-// The pattern with empty segments dropped: "//users/:id/" -> "/users/:id". Two routes
-// with the same method and canonical pattern are the same route.
-inline std::string canonical_pattern(std::string_view pattern) {
-  std::string out;
-  out.reserve(pattern.size());
-  std::size_t pos = 0;
-  for (std::string_view segment = next_segment(pattern, pos); !segment.empty();
-       segment = next_segment(pattern, pos)) {
-    out += '/';
-    out += segment;
-  }
-  if (out.empty()) {
-    out = "/";
-  }
-  return out;
-}
-
-constexpr int hex_digit_value(char c) noexcept {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-// Appends the percent-decoded `segment` to `out`, or the raw text if an escape is malformed.
-inline void append_decoded(std::string& out, std::string_view segment) {
-  const std::size_t start = out.size();
-  for (std::size_t i = 0; i < segment.size(); ++i) {
-    if (segment[i] != '%') {
-      out += segment[i];
-      continue;
-    }
-    const int high = i + 2 < segment.size() ? hex_digit_value(segment[i + 1]) : -1;
-    const int low = high >= 0 ? hex_digit_value(segment[i + 2]) : -1;
-    if (low < 0) {
-      out.resize(start);
-      out += segment;
-      return;
-    }
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
-}
-
-// Methods get a small code so the search compares integers and prunes subtrees by a
-// bit mask. Every other token shares `other_method` and is compared as text.
-inline constexpr std::string_view coded_methods[] = {"GET",   "HEAD",    "POST",  "PUT", "DELETE",
-                                                     "PATCH", "OPTIONS", "TRACE", "ANY"};
-inline constexpr std::uint8_t get_method = 0;
-inline constexpr std::uint8_t head_method = 1;
-inline constexpr std::uint8_t any_method = 8;
-inline constexpr std::uint8_t other_method = 9;
-
-constexpr std::uint8_t method_code(std::string_view method) noexcept {
-  for (std::uint8_t code = 0; code < other_method; ++code) {
-    if (coded_methods[code] == method) {
-      return code;
-    }
-  }
-  return other_method;
-}
-
-constexpr std::uint16_t method_bit(std::uint8_t code) noexcept {
-  return static_cast<std::uint16_t>(1U << code);
-}
-
-// A route as the search sees it, so that only the winner's entry is read.
-struct route_ref {
-  std::uint32_t index;  // into the table's entries, which are in insertion order
-  int priority;
-  std::uint8_t method;
-};
-
-// The routes of one shape at one node: almost always one, so the first is stored inline
-// and a lookup reads no memory outside the node.
-class route_refs {
- public:
-  route_ref* begin() noexcept { return count_ > 1 ? spill_.data() : &first_; }
-  route_ref* end() noexcept { return begin() + count_; }
-  const route_ref* begin() const noexcept { return count_ > 1 ? spill_.data() : &first_; }
-  const route_ref* end() const noexcept { return begin() + count_; }
-  bool empty() const noexcept { return count_ == 0; }
-
-  void push_back(const route_ref& ref) {
-    if (count_ == 1) {
-      spill_.reserve(2);
-      spill_.push_back(first_);
-    }
-    if (count_ == 0) {
-      first_ = ref;
-    } else {
-      spill_.push_back(ref);
-    }
-    ++count_;
-  }
-
- private:
-  route_ref first_{};
-  std::uint32_t count_ = 0;
-  std::vector<route_ref> spill_;  // all of them, once there is more than one
-};
-
-// One node per pattern prefix. Nodes live in a vector and refer to each other by index,
-// so the whole trie copies with the table's implicit copy constructor. The fields a
-// lookup reads come first; a node fills two cache lines on common 64-bit targets.
-struct alignas(64) route_node {
-  std::uint32_t parameter = 0;              // child index; 0 means none (the root is never a child)
-  int max_priority = 0;                     // an upper bound over the routes at or below this node
-  std::uint16_t method_mask = 0;            // method bits of the routes at or below this node
-  std::uint16_t parameter_method_mask = 0;  // the parameter child's, to prune it unread
-  bool has_static_children = false;
-  bool has_wildcards = false;
-  std::string segment;   // the static segment leading here; "" for the root and parameters
-  route_refs ends;       // routes whose pattern ends here
-  route_refs wildcards;  // routes whose pattern is this prefix + "*..."
-};
-
-// A static edge (parent, segment) -> child in one open-addressing table for the whole
-// trie: a lookup costs one probe and the child node it needs anyway, whatever the size.
-struct edge_slot {
-  std::uint32_t tag = 0;  // high hash bits, to skip most foreign slots without a node read
-  std::uint32_t parent = 0;
-  std::uint32_t child = 0;  // 0 means empty
-};
-
-inline std::uint64_t edge_hash(std::uint32_t parent, std::string_view segment) noexcept {
-  std::uint64_t h = std::hash<std::string_view>{}(segment);
-  h ^= (std::uint64_t{parent} + 1) * 0x9E3779B97F4A7C15ULL;
-  h ^= h >> 32;
-  h *= 0xD6E8FEB86659FD93ULL;
-  h ^= h >> 32;
-  return h;
-}
-
-}  // namespace detail
 
 class route_table {
  public:
