@@ -23,7 +23,8 @@ TEST_CASE("request_reader parses a whole request and leaves the next one buffere
           "[request_reader]") {
   const fezz::config settings;
   boost::beast::flat_buffer in;
-  put(in, "GET /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Name: Alice\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+  put(in,
+      "GET /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Name: Alice\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
   request_reader first(settings);
   REQUIRE(first.parse(in) == state::complete);
   const auto message = first.release();
@@ -42,7 +43,7 @@ TEST_CASE("request_reader asks for more bytes, then reports the header before th
   const fezz::config settings;
   boost::beast::flat_buffer in;
   request_reader reader(settings);
-  put(in, "POST /echo HTTP/1.1\r\nContent-Le");
+  put(in, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Le");
   CHECK(reader.parse(in) == state::need_more);
   put(in, "ngth: 5\r\nExpect: 100-continue\r\n\r\n");
   REQUIRE(reader.parse(in) == state::header_done);
@@ -66,32 +67,179 @@ TEST_CASE("request_reader rejects with the precise status", "[request_reader]") 
   };
   const auto small = fezz::config().max_target_bytes(16).max_header_bytes(128).max_body_bytes(4);
 
-  const auto long_target = rejection_of(small, "GET /0123456789abcdefgh HTTP/1.1\r\n\r\n");
+  const auto long_target =
+      rejection_of(small, "GET /0123456789abcdefgh HTTP/1.1\r\nHost: h\r\n\r\n");
   CHECK(long_target.status == http::status::uri_too_long);
   CHECK(long_target.message == "request target exceeds 16 bytes");
 
-  const auto big_header =
-      rejection_of(small, "GET / HTTP/1.1\r\nX-Big: " + std::string(200, 'a') + "\r\n\r\n");
+  const auto big_header = rejection_of(
+      small, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(200, 'a') + "\r\n\r\n");
   CHECK(big_header.status == http::status::request_header_fields_too_large);
 
-  const auto big_body = rejection_of(small, "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
+  const auto big_body =
+      rejection_of(small, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
   CHECK(big_body.status == http::status::payload_too_large);
   CHECK(big_body.message == "body exceeds 4 bytes");
 
   const fezz::config settings;
-  CHECK(rejection_of(settings, "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n").status ==
-        http::status::not_implemented);
-  CHECK(rejection_of(settings, "GET / HTTP/1.1\r\nExpect: magic\r\n\r\n").status ==
+  CHECK(rejection_of(settings,
+                     "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+            .status == http::status::not_implemented);
+  CHECK(rejection_of(settings, "GET / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\n\r\n").status ==
         http::status::expectation_failed);
-  CHECK(rejection_of(settings, "GET / HTTP/1.1\r\nBad Header\r\n\r\n").status ==
+  CHECK(rejection_of(settings, "GET / HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\n").status ==
         http::status::bad_request);
 }
 
 TEST_CASE("request_reader keeps the request's HTTP version for its rejection", "[request_reader]") {
   boost::beast::flat_buffer in;
-  put(in, "GET / HTTP/1.0\r\nTransfer-Encoding: gzip\r\n\r\n");
+  put(in, "GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
   const fezz::config settings;  // the reader keeps a reference: it must outlive it
   request_reader reader(settings);
   REQUIRE(reader.parse(in) == state::rejected);
   CHECK(reader.version() == 10);
+}
+
+namespace {
+
+// The reader's verdict on `bytes` given at once: its rejection, or nullopt if
+// it parsed a request (or wants more).
+std::optional<fezz::host::rejection> verdict(std::string_view bytes,
+                                             const fezz::config& settings = {}) {
+  boost::beast::flat_buffer in;
+  put(in, bytes);
+  request_reader reader(settings);
+  for (auto parsed = reader.parse(in);; parsed = reader.parse(in)) {
+    if (parsed == state::rejected) {
+      return reader.why();
+    }
+    if (parsed != state::header_done) {
+      return std::nullopt;
+    }
+  }
+}
+
+http::status status_of(std::string_view bytes, const fezz::config& settings = {}) {
+  const auto r = verdict(bytes, settings);
+  return r ? r->status : http::status::ok;
+}
+
+}  // namespace
+
+TEST_CASE("RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing (400)",
+          "[request_reader][rfc9112]") {
+  const auto r = verdict("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  REQUIRE(r);
+  CHECK(r->status == http::status::bad_request);
+  CHECK(r->message == "Transfer-Encoding in an HTTP/1.0 request");
+}
+
+TEST_CASE("RFC 9112 6.3: Transfer-Encoding must end in one chunked (400), across lines",
+          "[request_reader][rfc9112]") {
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\n";
+  for (const char* te :
+       {"gzip", "chunked, gzip", "chunked,", ",chunked", "", "chunked, chunked", "identity"}) {
+    INFO(te);
+    CHECK(status_of(head + "Transfer-Encoding: " + te + "\r\n\r\n0\r\n\r\n") ==
+          http::status::bad_request);
+  }
+  // Several lines are one list: "chunked" then "gzip" ends in gzip; an empty line adds nothing
+  // valid.
+  CHECK(status_of(head + "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n") ==
+        http::status::bad_request);
+  CHECK(status_of(head + "Transfer-Encoding: chunked\r\nTransfer-Encoding: \r\n\r\n") ==
+        http::status::bad_request);
+  // "gzip" then "chunked" ends in chunked, with a coding we do not decode: 501.
+  CHECK(status_of(head + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n") ==
+        http::status::not_implemented);
+  // Content-Length with Transfer-Encoding, in either order.
+  CHECK(status_of(head + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") ==
+        http::status::bad_request);
+  CHECK(status_of(head + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n") ==
+        http::status::bad_request);
+  CHECK(status_of(head + "Transfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n") ==
+        http::status::ok);
+}
+
+TEST_CASE("RFC 9112 3.2: HTTP/1.1 needs exactly one valid Host (400)",
+          "[request_reader][rfc9112]") {
+  CHECK(status_of("GET / HTTP/1.1\r\n\r\n") == http::status::bad_request);
+  CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n") == http::status::bad_request);
+  CHECK(status_of("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n") == http::status::bad_request);
+  CHECK(status_of("GET / HTTP/1.1\r\nHost: a b\r\n\r\n") == http::status::bad_request);
+  CHECK(status_of("GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n") == http::status::bad_request);
+  CHECK(status_of("GET / HTTP/1.0\r\n\r\n") == http::status::ok);
+  CHECK(status_of("GET / HTTP/1.1\r\nHost:\r\n\r\n") == http::status::ok);
+  CHECK(status_of("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n") == http::status::ok);
+  CHECK(status_of("GET / HTTP/1.1\r\nHost: fezz.example:80\r\n\r\n") == http::status::ok);
+}
+
+TEST_CASE("RFC 9112 3.2.2: an absolute-form target is routed by its path and query",
+          "[request_reader][rfc9112]") {
+  const auto target_of = [](std::string_view bytes) {
+    boost::beast::flat_buffer in;
+    put(in, bytes);
+    const fezz::config settings;
+    request_reader reader(settings);
+    REQUIRE(reader.parse(in) == state::complete);
+    return std::string(reader.release().target());
+  };
+  CHECK(target_of("GET http://h/hello?x=1 HTTP/1.1\r\nHost: h\r\n\r\n") == "/hello?x=1");
+  CHECK(target_of("GET https://h:8443 HTTP/1.1\r\nHost: h\r\n\r\n") == "/");
+  CHECK(target_of("GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n") == "/?q");
+  CHECK(target_of("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n") == "*");
+  CHECK(status_of("GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n") == http::status::bad_request);
+  CHECK(status_of("GET * HTTP/1.1\r\nHost: h\r\n\r\n") == http::status::bad_request);
+}
+
+TEST_CASE("RFC 3986 2: a target byte outside visible ASCII is a 400 at the reader",
+          "[request_reader][rfc3986]") {
+  const auto r = verdict("GET /users/\xff HTTP/1.1\r\nHost: h\r\n\r\n");
+  if (r) {
+    CHECK(r->status == http::status::bad_request);
+    CHECK(r->message == "request target has byte 0xFF at offset 7: send it percent-encoded");
+  } else {
+    FAIL("a raw 0xFF in the target was accepted");
+  }
+  CHECK(status_of("GET /users/%FF HTTP/1.1\r\nHost: h\r\n\r\n") == http::status::ok);
+}
+
+TEST_CASE("RFC 9110 10.1.1: an HTTP/1.0 Expect is ignored", "[request_reader][rfc9110]") {
+  boost::beast::flat_buffer in;
+  put(in, "POST / HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+  const fezz::config settings;
+  request_reader reader(settings);
+  REQUIRE(reader.parse(in) == state::header_done);
+  CHECK_FALSE(reader.expects_continue());
+  CHECK(status_of("GET / HTTP/1.0\r\nExpect: magic\r\n\r\n") == http::status::ok);
+}
+
+TEST_CASE("RFC 9112 7.1: a chunk-size line and a trailer section are bounded",
+          "[request_reader][rfc9112]") {
+  const auto settings = fezz::config().max_chunk_line_bytes(64).max_header_bytes(256);
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+  const auto line = verdict(head + "5" + std::string(100, '0'), settings);
+  REQUIRE(line);
+  CHECK(line->status == http::status::bad_request);
+  CHECK(line->message == "chunk size line exceeds 64 bytes");
+
+  const auto extension = verdict(head + "5;name=" + std::string(100, 'v'), settings);
+  REQUIRE(extension);
+  CHECK(extension->status == http::status::bad_request);
+
+  // After a first chunk, too: the CRLF that ends its data is not part of the line.
+  const auto second = verdict(head + "5\r\nhello\r\n" + std::string(100, 'a'), settings);
+  REQUIRE(second);
+  CHECK(second->status == http::status::bad_request);
+
+  const auto trailer = verdict(head + "0\r\nX-T: " + std::string(300, 't'), settings);
+  REQUIRE(trailer);
+  CHECK(trailer->status == http::status::request_header_fields_too_large);
+  CHECK(trailer->message == "trailer section exceeds 256 bytes");
+
+  // Within the bounds, nothing is rejected early.
+  CHECK_FALSE(verdict(head + "5;name=" + std::string(40, 'v'), settings));
+  CHECK_FALSE(verdict(head + "0\r\nX-T: " + std::string(200, 't'), settings));
+  CHECK(status_of(head + "5\r\nhello\r\n0\r\nX-T: t\r\n\r\n", settings) == http::status::ok);
 }

@@ -50,6 +50,8 @@ class config {
   FEZZ_CONFIG_SETTING(std::size_t, max_body_bytes, 8 * 1024 * 1024)
   FEZZ_CONFIG_SETTING(std::size_t, max_header_bytes, 16 * 1024)
   FEZZ_CONFIG_SETTING(std::size_t, max_target_bytes, 8 * 1024)
+  // A chunked body's chunk-size line, extensions included (400 beyond it).
+  FEZZ_CONFIG_SETTING(std::size_t, max_chunk_line_bytes, 4 * 1024)
   // Time to receive a whole header section once its first byte arrived; a client
   // slower than that is cut off (the connection closes without an answer).
   FEZZ_CONFIG_SETTING(duration, header_timeout, std::chrono::seconds(10))

@@ -33,11 +33,12 @@ class response {
         .header(http::field::content_type, "text/plain; charset=utf-8")
         .body(std::move(body));
   }
-  // application/json from any value nlohmann::json can hold.
+  // application/json from any value nlohmann::json can hold. Strings that are
+  // not valid UTF-8 (a percent-decoded %FF, say) get U+FFFD instead of throwing.
   static response json(const nlohmann::json& value, http::status status = http::status::ok) {
     return response(status)
         .header(http::field::content_type, "application/json")
-        .body(value.dump());
+        .body(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   // {"status":404,"error":"Not Found","message":"..."} with that status.
   static response error(http::status status, std::string_view message) {

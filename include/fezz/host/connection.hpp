@@ -140,8 +140,7 @@ inline asio::awaitable<void> connection::run() {
     for (; parsed == state::need_more || parsed == state::header_done; parsed = reader.parse(in_)) {
       if (parsed == state::header_done) {
         if (reader.expects_continue()) {
-          out_ += reader.version() == 10 ? "HTTP/1.0 100 Continue\r\n\r\n"
-                                         : "HTTP/1.1 100 Continue\r\n\r\n";
+          out_ += "HTTP/1.1 100 Continue\r\n\r\n";
           auto [ec, n] = co_await write_out();
           if (ec) {
             break;

@@ -3,8 +3,13 @@
 // The first stage of a request: bytes from the connection's buffer into one
 // parsed request, with the config's limits and a precise status for what is
 // malformed. It does no I/O; the connection reads when it says `need_more`.
+//
+// Behind a proxy, any request the host frames differently from the proxy is a
+// smuggling hole, so the framing rules of RFC 9112 are kept strictly: anything
+// ambiguous is rejected, and a rejection always closes the connection.
 
 #include <fezz/config.hpp>
+#include <fezz/detail/uri.hpp>
 
 #include <fmt/format.h>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -15,9 +20,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace fezz::host {
 
@@ -77,13 +84,19 @@ class request_reader {
         return state::complete;
       }
       if (in.size() == 0 || ec == http::error::need_more) {
+        if (parser_.is_header_done() && (rejection_ = check_unparsed(in))) {
+          return state::rejected;
+        }
         return state::need_more;
       }
     }
   }
 
-  // After header_done: the client waits for "100 Continue" before it sends the body.
-  bool expects_continue() const { return !parser_.get()[http::field::expect].empty(); }
+  // After header_done: the client waits for "100 Continue" before it sends the
+  // body. Never for HTTP/1.0, which has no 1xx answers (RFC 9110 10.1.1).
+  bool expects_continue() const {
+    return version() == 11 && !parser_.get()[http::field::expect].empty();
+  }
   // The HTTP version of the request, once its request line is parsed (11 before).
   unsigned version() const { return parser_.get().version() == 10 ? 10 : 11; }
 
@@ -91,54 +104,175 @@ class request_reader {
   message_type release() { return parser_.release(); }
 
  private:
+  static rejection bad_request(std::string message) {
+    return {http::status::bad_request, std::move(message)};
+  }
+  rejection target_too_long() const {
+    return {http::status::uri_too_long,
+            fmt::format("request target exceeds {} bytes", settings_.max_target_bytes())};
+  }
+  rejection header_too_large(std::string_view section = "header section") const {
+    return {http::status::request_header_fields_too_large,
+            fmt::format("{} exceeds {} bytes", section, settings_.max_header_bytes())};
+  }
+
   // The status for a parse error, or nullopt when the connection just ends.
   std::optional<rejection> classify(const beast::error_code& ec) const {
-    const auto& s = settings_;
     if (ec == http::error::header_limit) {
       // No target yet means the request line alone overran the limit: its target is too long.
       const auto target = parser_.get().target();
-      if (target.empty() || target.size() > s.max_target_bytes()) {
-        return rejection{http::status::uri_too_long,
-                         fmt::format("request target exceeds {} bytes", s.max_target_bytes())};
+      if (target.empty() || target.size() > settings_.max_target_bytes()) {
+        return target_too_long();
       }
-      return rejection{http::status::request_header_fields_too_large,
-                       fmt::format("header section exceeds {} bytes", s.max_header_bytes())};
+      return header_too_large();
     }
     if (ec == http::error::body_limit) {
       return rejection{http::status::payload_too_large,
-                       fmt::format("body exceeds {} bytes", s.max_body_bytes())};
+                       fmt::format("body exceeds {} bytes", settings_.max_body_bytes())};
     }
+    // Beast's verdict on Transfer-Encoding after Content-Length, or after a
+    // first Transfer-Encoding that ended in chunked (RFC 9112 6.3).
     if (ec == http::error::bad_transfer_encoding) {
-      return rejection{http::status::not_implemented, "unsupported Transfer-Encoding"};
+      return bad_request(
+          "Transfer-Encoding conflicts with Content-Length or with an earlier Transfer-Encoding");
     }
     if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
-      return rejection{http::status::bad_request, "malformed request: " + ec.message()};
+      return bad_request("malformed request: " + ec.message());
     }
     return std::nullopt;
   }
 
   // What is wrong with a complete header section, if anything.
-  std::optional<rejection> check_header() const {
+  std::optional<rejection> check_header() {
     const auto& s = settings_;
-    const auto& head = parser_.get();
+    auto& head = parser_.get();
     if (head.target().size() > s.max_target_bytes()) {
-      return rejection{http::status::uri_too_long,
-                       fmt::format("request target exceeds {} bytes", s.max_target_bytes())};
+      return target_too_long();
     }
     // Beast's own limit does not count what a first put consumed.
     if (header_bytes_ > s.max_header_bytes()) {
-      return rejection{http::status::request_header_fields_too_large,
-                       fmt::format("header section exceeds {} bytes", s.max_header_bytes())};
+      return header_too_large();
     }
-    // Beast reads only chunked framing; any other coding is not ours to guess (RFC 9112 6.1).
-    if (const auto coding = head[http::field::transfer_encoding];
-        !coding.empty() && !beast::iequals(coding, "chunked")) {
-      return rejection{http::status::not_implemented,
-                       fmt::format("Transfer-Encoding '{}' is not supported", coding)};
+    if (auto problem = check_target(head)) {
+      return problem;
+    }
+    if (auto problem = check_host(head)) {
+      return problem;
+    }
+    if (auto problem = check_transfer_encoding(head)) {
+      return problem;
     }
     if (const auto expect = head[http::field::expect];
-        !expect.empty() && !beast::iequals(expect, "100-continue")) {
+        version() == 11 && !expect.empty() && !beast::iequals(expect, "100-continue")) {
       return rejection{http::status::expectation_failed, "only 100-continue is supported"};
+    }
+    return std::nullopt;
+  }
+
+  // RFC 9112 3.2: origin-form ("/path?query"), absolute-form (routed by its
+  // path and query), or "*" for OPTIONS; only visible ASCII.
+  std::optional<rejection> check_target(message_type& head) const {
+    const std::string_view target = head.target();
+    for (std::size_t i = 0; i < target.size(); ++i) {
+      if (!detail::is_target_byte(target[i])) {
+        return bad_request(fmt::format("request target has byte 0x{:02X} at offset {}: "
+                                       "send it percent-encoded",
+                                       static_cast<unsigned char>(target[i]), i));
+      }
+    }
+    if (target.starts_with('/') || (target == "*" && head.method() == http::verb::options)) {
+      return std::nullopt;
+    }
+    if (auto origin = detail::origin_form_of(target)) {
+      head.target(*origin);
+      return std::nullopt;
+    }
+    return bad_request("request target must be a path or an absolute URI");
+  }
+
+  // RFC 9112 3.2: exactly one valid Host line in HTTP/1.1, at most one in 1.0.
+  std::optional<rejection> check_host(const message_type& head) const {
+    const auto [first, last] = head.equal_range(http::field::host);
+    const auto count = std::distance(first, last);
+    if (count == 0 && version() == 11) {
+      return bad_request("an HTTP/1.1 request needs a Host header");
+    }
+    if (count > 1) {
+      return bad_request("more than one Host header");
+    }
+    if (count == 1 && !detail::is_valid_host(first->value())) {
+      return bad_request("invalid Host header");
+    }
+    return std::nullopt;
+  }
+
+  // RFC 9112 6.1 and 6.3: Transfer-Encoding lines, taken together, must end
+  // in one "chunked"; another coding before it is one we do not decode (501).
+  std::optional<rejection> check_transfer_encoding(const message_type& head) const {
+    const auto [first, last] = head.equal_range(http::field::transfer_encoding);
+    if (first == last) {
+      return std::nullopt;
+    }
+    if (version() == 10) {
+      return bad_request("Transfer-Encoding in an HTTP/1.0 request");
+    }
+    std::size_t codings = 0;
+    std::size_t chunked = 0;
+    bool chunked_last = false;
+    for (auto it = first; it != last; ++it) {
+      std::string_view rest = it->value();
+      for (;;) {
+        const auto comma = rest.find(',');
+        std::string_view coding = rest.substr(0, comma);
+        while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+          coding.remove_prefix(1);
+        }
+        while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+          coding.remove_suffix(1);
+        }
+        if (coding.empty()) {
+          return bad_request("Transfer-Encoding has an empty coding");
+        }
+        ++codings;
+        chunked_last = beast::iequals(coding, "chunked");
+        chunked += chunked_last ? 1 : 0;
+        if (comma == std::string_view::npos) {
+          break;
+        }
+        rest.remove_prefix(comma + 1);
+      }
+    }
+    if (!chunked_last || chunked != 1 || !parser_.chunked()) {
+      return bad_request("Transfer-Encoding must end in chunked, applied once");
+    }
+    if (codings > 1) {
+      return rejection{http::status::not_implemented,
+                       "only the chunked Transfer-Encoding is supported"};
+    }
+    return std::nullopt;
+  }
+
+  // While a chunked body is read, the parser keeps a chunk-size line or the
+  // trailer section buffered until it ends. Bound both (RFC 9112 7.1).
+  std::optional<rejection> check_unparsed(const beast::flat_buffer& in) const {
+    if (!parser_.chunked() || in.size() == 0) {
+      return std::nullopt;
+    }
+    std::string_view rest(static_cast<const char*>(in.data().data()), in.size());
+    if (rest.starts_with("\r\n")) {
+      rest.remove_prefix(2);  // what ends the previous chunk's data
+    }
+    const auto line_end = rest.find("\r\n");
+    if (line_end == std::string_view::npos) {
+      if (rest.size() > settings_.max_chunk_line_bytes()) {
+        return bad_request(fmt::format("chunk size line exceeds {} bytes",
+                                       settings_.max_chunk_line_bytes()));
+      }
+      return std::nullopt;
+    }
+    // A whole line left unparsed is the last chunk's: its trailer section follows.
+    if (rest.size() - line_end - 2 > settings_.max_header_bytes()) {
+      return header_too_large("trailer section");
     }
     return std::nullopt;
   }
