@@ -62,10 +62,11 @@ struct user {
 };
 
 // A coroutine: the timer waits without holding a thread. Past its 2 s
-// timeout the host cancels it and answers 504.
+// timeout the host cancels it and answers 504; more than 32 calls at once get
+// 429.
 struct sleep {
   FEZZ_FUNCTION(sleep, .id = "sleep", .path = "/sleep", .timeout = 2s,
-                .description = "Waits ?ms=N milliseconds");
+                .description = "Waits ?ms=N milliseconds", .max_concurrency = 32);
   boost::asio::awaitable<fezz::response> fetch(fezz::request req, fezz::context&) const {
     const auto text = req.query_param("ms").value_or("0");
     unsigned ms = 0;
@@ -96,6 +97,7 @@ options (each also read from the environment as FEZZ_<NAME>, e.g. FEZZ_PORT):
   --threads N             worker threads (default: one per core)
   --idle-timeout SECONDS  unload a function idle this long; decimals allowed (default 300)
   --max-body-bytes N      largest request body accepted (default 8388608)
+  --max-in-flight N       function calls in flight at once, beyond it 429; 0 = no limit (default 0)
   --help                  print this and exit
 )";
 
@@ -105,6 +107,7 @@ struct options {
   unsigned threads = 0;
   double idle_timeout_seconds = 300;
   std::size_t max_body_bytes = 8 * 1024 * 1024;
+  std::size_t max_in_flight = 0;
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -133,6 +136,8 @@ void apply(options& o, std::string_view flag, std::string_view value) {
     o.idle_timeout_seconds = parse_number<double>(flag, value, 0.001, 365.0 * 24 * 3600);
   } else if (flag == "max-body-bytes") {
     o.max_body_bytes = parse_number<std::size_t>(flag, value, 0, std::size_t{1} << 40);
+  } else if (flag == "max-in-flight") {
+    o.max_in_flight = parse_number<std::size_t>(flag, value, 0, std::size_t{1} << 32);
   } else {
     fail(fmt::format("unknown option --{}", flag));
   }
@@ -142,7 +147,7 @@ options parse_options(int argc, char** argv) {
   options o;
   // The environment first, so the command line wins.
   for (const std::string_view flag :
-       {"host", "port", "threads", "idle-timeout", "max-body-bytes"}) {
+       {"host", "port", "threads", "idle-timeout", "max-body-bytes", "max-in-flight"}) {
     std::string name = "FEZZ_";
     for (const char c : flag) {
       name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -181,9 +186,13 @@ int main(int argc, char** argv) {
 
   const auto idle = std::chrono::duration_cast<fezz::config::duration>(
       std::chrono::duration<double>(o.idle_timeout_seconds));
-  fezz::server server(
-      fezz::config().host(o.host).port(o.port).threads(o.threads).idle_timeout(idle).max_body_bytes(
-          o.max_body_bytes));
+  fezz::server server(fezz::config()
+                          .host(o.host)
+                          .port(o.port)
+                          .threads(o.threads)
+                          .idle_timeout(idle)
+                          .max_body_bytes(o.max_body_bytes)
+                          .max_in_flight(o.max_in_flight));
   try {
     server.start();
   } catch (const boost::system::system_error& e) {

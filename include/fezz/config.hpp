@@ -61,11 +61,25 @@ class config {
   FEZZ_CONFIG_SETTING(duration, keep_alive_timeout, std::chrono::seconds(60))
   // Time to write one response before the connection is dropped.
   FEZZ_CONFIG_SETTING(duration, write_timeout, std::chrono::seconds(30))
+  // After rejecting a request, how long to read and drop what the client still
+  // sends before closing, so that the close cannot reset the answer away. 0: close at once.
+  FEZZ_CONFIG_SETTING(duration, linger_timeout, std::chrono::seconds(2))
   // On SIGINT/SIGTERM or stop(): how long in-flight requests get to finish.
   FEZZ_CONFIG_SETTING(duration, drain_timeout, std::chrono::seconds(10))
   // Listen backlog and a cap on open connections (beyond it, new ones are closed at once).
   FEZZ_CONFIG_SETTING(int, backlog, 1024)
   FEZZ_CONFIG_SETTING(std::size_t, max_connections, 10'000)
+  // At start, raise the soft limit on open descriptors to the hard one (as
+  // nginx's worker_rlimit_nofile does); each connection takes one.
+  FEZZ_CONFIG_SETTING(bool, raise_descriptor_limit, true)
+  // Function calls in flight at once on this host; beyond it a request gets
+  // 429 with Retry-After. 0: no limit. (Each function may cap its own too:
+  // manifest max_concurrency.)
+  FEZZ_CONFIG_SETTING(std::size_t, max_in_flight, 0)
+  // Warnings and errors about single requests (a function that threw or timed
+  // out, a failed load) are what clients can trigger at will: at most this many
+  // lines a second, the rest counted. 0: no limit.
+  FEZZ_CONFIG_SETTING(unsigned, request_log_limit, 20)
   // Serve the FEZZ_FUNCTION registrations of the program without registering them by hand.
   FEZZ_CONFIG_SETTING(bool, register_macro_functions, true)
   // Install SIGINT/SIGTERM handlers in run().

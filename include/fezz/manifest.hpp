@@ -4,6 +4,7 @@
 // produces, and the `owned_manifest` the control plane keeps and may override.
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,8 @@ struct manifest {
   std::string_view path = "/";
   std::chrono::seconds timeout{30};
   std::string_view description = "";
+  // Calls in flight at once; beyond it a request gets 429. 0: no limit.
+  std::uint32_t max_concurrency = 0;
 };
 
 // The run-time copy, owned so the control plane can change it.
@@ -27,6 +30,7 @@ struct owned_manifest {
   std::string path = "/";
   std::chrono::seconds timeout{30};
   std::string description;
+  std::uint32_t max_concurrency = 0;
 
   owned_manifest() = default;
   owned_manifest(std::string id, std::string version, std::string method, std::string path)
@@ -40,7 +44,8 @@ struct owned_manifest {
         method(m.method),
         path(m.path),
         timeout(m.timeout),
-        description(m.description) {}
+        description(m.description),
+        max_concurrency(m.max_concurrency) {}
 
   friend bool operator==(const owned_manifest&, const owned_manifest&) = default;
 };

@@ -51,7 +51,9 @@ inline std::string percent_decode(std::string_view in, bool plus_as_space = fals
 
 // A byte a request target may hold as is: visible ASCII. Controls, space, DEL
 // and bytes from 0x80 up never appear unencoded in a URI (RFC 3986 2).
-constexpr bool is_target_byte(char c) noexcept { return c > 0x20 && c < 0x7f; }
+constexpr bool is_target_byte(char c) noexcept {
+  return c > 0x20 && c < 0x7f;
+}
 
 // The origin-form (path and query) of an absolute-form target such as
 // "http://host:8080/a?b" ("/a?b"; "/" when the path is empty); nullopt when

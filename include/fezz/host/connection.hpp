@@ -91,6 +91,28 @@ class connection : public std::enable_shared_from_this<connection> {
     return asio::async_write(socket_, asio::dynamic_buffer(out_), detail::nothrow_awaitable);
   }
 
+  // After an answer that ends the connection while the client may still be
+  // sending: stop sending, then read and drop what comes, until the client
+  // closes or linger_timeout passes (RFC 9112 9.6). Closing with bytes unread
+  // would send a reset, and the client's TCP could drop the answer before the
+  // client has read it.
+  asio::awaitable<void> linger() {
+    const auto timeout = host_.settings.linger_timeout();
+    if (timeout <= config::duration::zero()) {
+      co_return;
+    }
+    beast::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    expire_after(timeout);  // the sweeper closes the socket then, which ends the read
+    for (;;) {
+      auto [ec, n] = co_await read_more();
+      in_.clear();
+      if (ec) {
+        co_return;
+      }
+    }
+  }
+
   void append(const response::message_type& res, unsigned version, bool keep_alive, bool head) {
     host_.metrics.count_response(res.result_int());
     write_response(res, {version, keep_alive, head, detail::http_date(), request_id_}, out_);
@@ -157,7 +179,10 @@ inline asio::awaitable<void> connection::run() {
     }
     if (parsed == state::rejected) {
       append_rejection(reader.why(), reader.version());
-      co_await write_out();
+      auto [ec, n] = co_await write_out();
+      if (!ec) {
+        co_await linger();
+      }
     }
     if (parsed != state::complete) {
       break;

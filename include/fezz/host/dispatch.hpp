@@ -6,6 +6,7 @@
 
 #include <fezz/detail/async.hpp>
 #include <fezz/error.hpp>
+#include <fezz/host/admission.hpp>
 #include <fezz/host/error_answers.hpp>
 #include <fezz/host/host_state.hpp>
 #include <fezz/host/system_endpoints.hpp>
@@ -44,9 +45,11 @@ inline response answer_for(const std::exception_ptr& thrown, host_state& host,
   } catch (const fezz::error& e) {
     return response(e);
   } catch (const std::exception& e) {
-    host.log().error("[{}] '{}' threw: {}", request_id, manifest.id, e.what());
+    host.request_log->log(host.log(), spdlog::level::err, "[{}] '{}' threw: {}", request_id,
+                          manifest.id, e.what());
   } catch (...) {
-    host.log().error("[{}] '{}' threw a non-standard exception", request_id, manifest.id);
+    host.request_log->log(host.log(), spdlog::level::err,
+                          "[{}] '{}' threw a non-standard exception", request_id, manifest.id);
   }
   // The exception's text stays in the log: it may hold what a client should not see.
   return response::error(http::status::internal_server_error,
@@ -78,8 +81,8 @@ inline boost::asio::awaitable<response> await_fetch(host_state& host, function_l
     co_return answer_for(std::current_exception(), host, manifest, ctx.request_id());
   }
   function_metrics::bump(lease.metrics().timeouts);
-  host.log().warn("[{}] '{}' timed out after {} s", ctx.request_id(), manifest.id,
-                  manifest.timeout.count());
+  host.request_log->log(host.log(), spdlog::level::warn, "[{}] '{}' timed out after {} s",
+                        ctx.request_id(), manifest.id, manifest.timeout.count());
   co_return response::error(http::status::gateway_timeout,
                             fmt::format("function '{}' did not answer within {} s", manifest.id,
                                         manifest.timeout.count()));
@@ -96,8 +99,9 @@ inline void record_answer(function_metrics& metrics, const response& answer,
 // The path that waits: loading the function first, or awaiting a coroutine
 // fetch. It owns what the call references (request, target, lease).
 inline boost::asio::awaitable<response> serve_awaiting(
-    host_state& host, routing_target target, request req, std::optional<function_lease> lease,
-    std::chrono::steady_clock::time_point started, std::string_view request_id) {
+    host_state& host, routing_target target, request req, call_permit permit,
+    std::optional<function_lease> lease, std::chrono::steady_clock::time_point started,
+    std::string_view request_id) {
   std::optional<response> answer;
   if (!lease) {
     try {
@@ -117,6 +121,7 @@ inline boost::asio::awaitable<response> serve_awaiting(
     lease.reset();  // before the response is written: the instance is free to unload
   }
   record_answer(target.slot->metrics(), *answer, started);
+  permit = {};  // answered: the call leaves the caps
   co_return std::move(*answer);
 }
 
@@ -143,9 +148,15 @@ inline detail::fetch_outcome dispatch(host_state& host, routing_cache& cache,
   const auto started = std::chrono::steady_clock::now();
   function_metrics& metrics = target->slot->metrics();
   function_metrics::bump(metrics.requests);
+  auto admitted = admit(host, *target);
+  if (auto* refusal = std::get_if<response>(&admitted)) {
+    return std::move(*refusal);
+  }
+  auto& permit = std::get<call_permit>(admitted);
   auto lease = target->slot->try_acquire();
   if (!lease || lease->instance().fetch_is_coroutine()) {
-    return serve_awaiting(host, *target, std::move(req), std::move(lease), started, request_id);
+    return serve_awaiting(host, *target, std::move(req), std::move(permit), std::move(lease),
+                          started, request_id);
   }
   context ctx(*target->info, started + target->info->manifest.timeout, request_id);
   response answer = std::get<response>(start_fetch(host, *lease, req, ctx));

@@ -25,6 +25,12 @@ response method_not_allowed(std::string_view method, std::string_view path,
       .header(http::field::allow, fmt::format("{}", fmt::join(allowed, ", ")));
 }
 
+// Over a cap on calls in flight: try again in a second.
+inline response too_many_requests(std::string_view message) {
+  return response::error(http::status::too_many_requests, message)
+      .header(http::field::retry_after, "1");
+}
+
 inline response not_implemented(std::string_view method) {
   return response::error(http::status::not_implemented,
                          fmt::format("method {} is not implemented", method));

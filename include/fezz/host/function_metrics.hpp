@@ -49,8 +49,11 @@ class latency_histogram {
 
 struct function_metrics {
   std::atomic<std::uint64_t> requests{0};
-  std::atomic<std::uint64_t> errors{0};    // 5xx answers: exceptions, timeouts, failed loads
-  std::atomic<std::uint64_t> timeouts{0};  // 504s
+  std::atomic<std::uint64_t> errors{0};     // 5xx answers: exceptions, timeouts, failed loads
+  std::atomic<std::uint64_t> timeouts{0};   // 504s
+  std::atomic<std::uint64_t> throttled{0};  // 429s: over max_concurrency or config::max_in_flight
+  // Calls admitted and not yet answered; counted only while a cap applies.
+  std::atomic<std::uint64_t> calls{0};
   std::atomic<std::uint64_t> loads{0};
   std::atomic<std::uint64_t> load_failures{0};
   std::atomic<std::uint64_t> unloads{0};

@@ -6,6 +6,7 @@
 // the idle ones, unload everything at shutdown, report their status.
 
 #include <fezz/context.hpp>
+#include <fezz/detail/log_limiter.hpp>
 #include <fezz/function.hpp>
 #include <fezz/host/function_slot.hpp>
 
@@ -33,9 +34,14 @@ class function_registry {
   using clock = std::chrono::steady_clock;
   using handle = std::shared_ptr<function_slot>;
 
-  explicit function_registry(boost::asio::any_io_executor executor,
-                             std::shared_ptr<spdlog::logger> logger = spdlog::default_logger())
-      : executor_(std::move(executor)), logger_(std::move(logger)) {}
+  // `request_log` limits the lines that requests can trigger (failed loads).
+  explicit function_registry(
+      boost::asio::any_io_executor executor,
+      std::shared_ptr<spdlog::logger> logger = spdlog::default_logger(),
+      std::shared_ptr<detail::log_limiter> request_log = std::make_shared<detail::log_limiter>(0))
+      : executor_(std::move(executor)),
+        logger_(std::move(logger)),
+        request_log_(std::move(request_log)) {}
   function_registry(const function_registry&) = delete;
   function_registry& operator=(const function_registry&) = delete;
   // Instances still loaded here are destroyed without on_unload: call
@@ -50,7 +56,7 @@ class function_registry {
       throw std::invalid_argument("function '" + id + "' is already registered");
     }
     auto slot = std::make_shared<function_slot>(std::move(registration), executor_, logger_,
-                                                std::move(info));
+                                                request_log_, std::move(info));
     slots_.emplace(id, slot);
     return slot;
   }
@@ -113,6 +119,7 @@ class function_registry {
  private:
   boost::asio::any_io_executor executor_;
   std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<detail::log_limiter> request_log_;
   mutable std::mutex slots_mutex_;  // control path only: add, find, all
   std::map<std::string, handle, std::less<>> slots_;
 };

@@ -10,6 +10,7 @@
 
 #include <fezz/context.hpp>
 #include <fezz/detail/async.hpp>
+#include <fezz/detail/log_limiter.hpp>
 #include <fezz/error.hpp>
 #include <fezz/function.hpp>
 #include <fezz/host/function_metrics.hpp>
@@ -82,11 +83,15 @@ class function_slot : public std::enable_shared_from_this<function_slot> {
   using clock = std::chrono::steady_clock;
 
   // `executor` runs loads and unloads; an unload may start from a lease's destructor.
+  // `request_log` limits the lines that requests can trigger: failed loads.
   function_slot(function_registration registration, boost::asio::any_io_executor executor,
-                std::shared_ptr<spdlog::logger> logger, std::shared_ptr<const function_info> info)
+                std::shared_ptr<spdlog::logger> logger,
+                std::shared_ptr<detail::log_limiter> request_log,
+                std::shared_ptr<const function_info> info)
       : registration_(std::move(registration)),
         executor_(std::move(executor)),
         logger_(std::move(logger)),
+        request_log_(std::move(request_log)),
         info_(std::move(info)) {}
   function_slot(const function_slot&) = delete;
   function_slot& operator=(const function_slot&) = delete;
@@ -250,6 +255,7 @@ class function_slot : public std::enable_shared_from_this<function_slot> {
   const function_registration registration_;
   const boost::asio::any_io_executor executor_;
   const std::shared_ptr<spdlog::logger> logger_;
+  const std::shared_ptr<detail::log_limiter> request_log_;
   function_metrics metrics_;
   std::atomic<std::uint64_t> word_{0};
   std::atomic<clock::rep> last_used_{0};
@@ -346,7 +352,7 @@ inline boost::asio::awaitable<void> function_slot::load(std::shared_ptr<function
   if (error.empty()) {
     logger_->info("loaded '{}' in {} us", info->manifest.id, took.count() / 1000);
   } else {
-    logger_->warn("{}", error);
+    request_log_->log(*logger_, spdlog::level::warn, "{}", error);
   }
   // A failed instance is destroyed here, outside the lock, never made routable.
   instance.reset();

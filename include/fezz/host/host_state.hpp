@@ -4,6 +4,7 @@
 // published routes and the host's own counters.
 
 #include <fezz/config.hpp>
+#include <fezz/detail/log_limiter.hpp>
 #include <fezz/host/function_registry.hpp>
 #include <fezz/host/routing.hpp>
 
@@ -21,6 +22,10 @@ struct server_metrics {
   std::atomic<std::uint64_t> requests_total{0};
   // Requests answered by the connection itself (400, 413, 414, 417, 431, 501).
   std::atomic<std::uint64_t> rejected_total{0};
+  // Requests refused with 429 at a function's or the host's cap on calls.
+  std::atomic<std::uint64_t> throttled_total{0};
+  // Function calls admitted and not yet answered; counted only under config::max_in_flight.
+  std::atomic<std::uint64_t> calls{0};
   // Responses by status class: [0] 1xx ... [4] 5xx.
   std::array<std::atomic<std::uint64_t>, 5> responses{};
 
@@ -33,9 +38,13 @@ struct server_metrics {
 
 struct host_state {
   host_state(config c, boost::asio::any_io_executor executor)
-      : settings(std::move(c)), registry(std::move(executor), settings.logger()) {}
+      : settings(std::move(c)),
+        request_log(std::make_shared<detail::log_limiter>(settings.request_log_limit())),
+        registry(std::move(executor), settings.logger(), request_log) {}
 
   const config settings;
+  // For lines about single requests, which clients can trigger at will.
+  const std::shared_ptr<detail::log_limiter> request_log;
   function_registry registry;
   routing_source routing;
   server_metrics metrics;

@@ -6,6 +6,7 @@
 // drain closes.
 
 #include <fezz/detail/async.hpp>
+#include <fezz/detail/log_limiter.hpp>
 #include <fezz/host/connection.hpp>
 #include <fezz/host/host_state.hpp>
 
@@ -23,6 +24,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include <sys/resource.h>
+
 namespace fezz::host {
 
 class listener {
@@ -31,7 +34,11 @@ class listener {
 
   // `control` runs the accept loop and the sweeper; connections get their own executors.
   listener(host_state& host, boost::asio::io_context& io, executor_type control)
-      : host_(host), io_(io), acceptor_(control), sweeper_timer_(control) {}
+      : host_(host),
+        io_(io),
+        acceptor_(control),
+        sweeper_timer_(control),
+        backoff_timer_(control) {}
   listener(const listener&) = delete;
   listener& operator=(const listener&) = delete;
 
@@ -39,6 +46,7 @@ class listener {
   std::uint16_t open() {
     namespace ip = boost::asio::ip;
     const auto& s = host_.settings;
+    check_descriptor_limit();
     const ip::tcp::endpoint endpoint(ip::make_address(s.host()), s.port());
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(ip::tcp::acceptor::reuse_address(true));
@@ -54,6 +62,7 @@ class listener {
   void stop_accepting() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    backoff_timer_.cancel();
   }
   void stop_sweeping() { sweeper_timer_.cancel(); }
 
@@ -77,6 +86,31 @@ class listener {
     }
   }
 
+  // Raises the soft limit on descriptors to the hard one if the config says
+  // so, and warns when max_connections cannot be reached under it.
+  void check_descriptor_limit() const {
+    const auto& s = host_.settings;
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      return;
+    }
+    if (s.raise_descriptor_limit() && limit.rlim_cur < limit.rlim_max) {
+      const rlimit raised{limit.rlim_max, limit.rlim_max};
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+        limit = raised;
+      }
+    }
+    // Besides connections: the listener, epoll, timers, logs, the store's sockets.
+    constexpr rlim_t reserve = 64;
+    if (limit.rlim_cur != RLIM_INFINITY && s.max_connections() + reserve > limit.rlim_cur) {
+      s.logger()->warn(
+          "max_connections is {} but only {} descriptors may be open: beyond about {} "
+          "connections, new ones wait until others close",
+          s.max_connections(), limit.rlim_cur,
+          limit.rlim_cur > reserve ? limit.rlim_cur - reserve : 0);
+    }
+  }
+
   boost::asio::any_io_executor connection_executor() {
     // One thread needs no strand; several need one per connection.
     if (host_.settings.effective_threads() == 1) {
@@ -89,12 +123,16 @@ class listener {
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer sweeper_timer_;
+  boost::asio::steady_timer backoff_timer_;  // between accepts that failed
+  detail::log_limiter accept_log_{1};        // one line a second about failed accepts
   std::mutex connections_mutex_;
   std::unordered_map<connection*, std::weak_ptr<connection>> connections_;
 };
 
 inline boost::asio::awaitable<void> listener::accept_loop() {
+  using namespace std::chrono_literals;
   const auto& s = host_.settings;
+  auto backoff = 10ms;
   for (;;) {
     auto executor = connection_executor();  // named: no temporaries inside co_await (g++ 12)
     auto [ec, socket] = co_await acceptor_.async_accept(executor, detail::nothrow_awaitable);
@@ -102,10 +140,17 @@ inline boost::asio::awaitable<void> listener::accept_loop() {
       if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open()) {
         co_return;
       }
-      // Out of descriptors and the like: keep serving the connections we have.
-      s.logger()->warn("accept failed: {}", ec.message());
+      // Out of descriptors (EMFILE) and the like: the listening socket stays
+      // readable, so retrying at once would spin. Keep serving the connections
+      // we have and try again after a pause that doubles while it lasts.
+      accept_log_.log(*s.logger(), spdlog::level::warn, "accept failed: {}; retrying in {} ms",
+                      ec.message(), backoff.count());
+      backoff_timer_.expires_after(backoff);
+      co_await backoff_timer_.async_wait(detail::nothrow_awaitable);
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1s);
       continue;
     }
+    backoff = 10ms;
     auto& m = host_.metrics;
     if (m.connections_active.load(std::memory_order_relaxed) >= s.max_connections()) {
       m.connections_refused.fetch_add(1, std::memory_order_relaxed);
@@ -140,8 +185,11 @@ inline boost::asio::awaitable<void> listener::accept_loop() {
 // only store their deadline; this one timer does the waiting for all of them.
 inline boost::asio::awaitable<void> listener::sweep_deadlines() {
   const auto& s = host_.settings;
-  const auto shortest =
+  auto shortest =
       std::min({s.header_timeout(), s.body_timeout(), s.keep_alive_timeout(), s.write_timeout()});
+  if (s.linger_timeout() > config::duration::zero()) {
+    shortest = std::min(shortest, s.linger_timeout());
+  }
   const auto tick = std::clamp<config::duration>(shortest / 8, std::chrono::milliseconds(5),
                                                  std::chrono::milliseconds(250));
   for (;;) {

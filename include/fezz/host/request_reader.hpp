@@ -175,9 +175,10 @@ class request_reader {
     const std::string_view target = head.target();
     for (std::size_t i = 0; i < target.size(); ++i) {
       if (!detail::is_target_byte(target[i])) {
-        return bad_request(fmt::format("request target has byte 0x{:02X} at offset {}: "
-                                       "send it percent-encoded",
-                                       static_cast<unsigned char>(target[i]), i));
+        return bad_request(
+            fmt::format("request target has byte 0x{:02X} at offset {}: "
+                        "send it percent-encoded",
+                        static_cast<unsigned char>(target[i]), i));
       }
     }
     if (target.starts_with('/') || (target == "*" && head.method() == http::verb::options)) {
@@ -265,8 +266,8 @@ class request_reader {
     const auto line_end = rest.find("\r\n");
     if (line_end == std::string_view::npos) {
       if (rest.size() > settings_.max_chunk_line_bytes()) {
-        return bad_request(fmt::format("chunk size line exceeds {} bytes",
-                                       settings_.max_chunk_line_bytes()));
+        return bad_request(
+            fmt::format("chunk size line exceeds {} bytes", settings_.max_chunk_line_bytes()));
       }
       return std::nullopt;
     }

@@ -34,6 +34,7 @@ void add_manifest_fields(nlohmann::json& j, const Manifest& m) {
   j["path"] = m.path;
   j["timeout_seconds"] = m.timeout.count();
   j["description"] = m.description;
+  j["max_concurrency"] = m.max_concurrency;
 }
 
 // One function as /_metrics reports it: its routed manifest if it is routed,
@@ -56,6 +57,7 @@ inline nlohmann::json function_json(const function_status& s, const routing_snap
   j["requests"] = read(m.requests);
   j["errors"] = read(m.errors);
   j["timeouts"] = read(m.timeouts);
+  j["throttled"] = read(m.throttled);
   j["loads"] = read(m.loads);
   j["load_failures"] = read(m.load_failures);
   j["unloads"] = read(m.unloads);
@@ -89,6 +91,7 @@ inline response metrics_json(const host_state& host, const routing_snapshot& rou
                       {"requests",
                        {{"total", read(sm.requests_total)},
                         {"rejected", read(sm.rejected_total)},
+                        {"throttled", read(sm.throttled_total)},
                         {"1xx", read(sm.responses[0])},
                         {"2xx", read(sm.responses[1])},
                         {"3xx", read(sm.responses[2])},
@@ -132,6 +135,9 @@ inline response metrics_prometheus(const host_state& host) {
          [&](const function_status& s) { return read(s.metrics->errors); });
   family("fezz_timeouts_total", "counter", "Calls cut off at the function's timeout (504).",
          [&](const function_status& s) { return read(s.metrics->timeouts); });
+  family("fezz_throttled_total", "counter",
+         "Requests refused with 429 at the function's or the host's cap on calls.",
+         [&](const function_status& s) { return read(s.metrics->throttled); });
   family("fezz_loads_total", "counter", "Successful loads (construct + on_load).",
          [&](const function_status& s) { return read(s.metrics->loads); });
   family("fezz_load_failures_total", "counter", "Failed loads.",
