@@ -418,13 +418,18 @@ TEST_CASE("a route table is a value: copies are independent", "[route_table]") {
   CHECK(found(snapshot, "/api/users") == "users-list");
   CHECK(found(snapshot, "/api/users", "POST") == "users-create");
   CHECK(found(original, "/api/users") == "changed");
-  const fezz::route_table copy = snapshot;
+  // Copies share storage until one is written: a write to the copy leaves what the
+  // snapshot's match points to as it was.
+  fezz::route_table copy = snapshot;
   const auto in_snapshot = snapshot.find("/api/users/1", "GET");
-  const auto in_copy = copy.find("/api/users/1", "GET");
   REQUIRE(in_snapshot);
-  REQUIRE(in_copy);
-  CHECK(*in_snapshot->matched == *in_copy->matched);
-  CHECK(in_snapshot->matched != in_copy->matched);  // each points into its own table
+  copy.add(make_route("GET", "/api/users/:id", "replaced"));
+  copy.remove("GET", "/api/*");
+  CHECK(in_snapshot->matched->function_id == "user-get");
+  CHECK(found(snapshot, "/api/users/1") == "user-get");
+  CHECK(found(snapshot, "/api/x") == "api-catch-all");
+  CHECK(found(copy, "/api/users/1") == "replaced");
+  CHECK(found(copy, "/api/x") == "");
 
   fezz::route_table moved = std::move(original);
   CHECK(found(moved, "/api/users") == "changed");
@@ -660,4 +665,46 @@ TEST_CASE("a table of 100,000 routes loads and answers correctly", "[route_table
   CHECK(table.size() == 4 * tenants);
   CHECK(found(table, "/t12345/items/abc") == "fallback");
   CHECK(found(table, "/t12346/items/abc") == "get-12346");
+}
+
+TEST_CASE("removals are incremental and a rebuild keeps every route and its order",
+          "[route_table]") {
+  fezz::route_table table;
+  std::vector<fezz::route_table> snapshots;
+  for (int i = 0; i < 1000; ++i) {
+    table.add(make_route("GET", "/f/" + std::to_string(i) + "/:x", "fn" + std::to_string(i)));
+    if (i % 250 == 0) {
+      snapshots.push_back(table);  // shares storage with the table, then must not change
+    }
+  }
+  for (int i = 0; i < 1000; i += 10) {
+    for (int j = i; j < i + 7; ++j) {  // 700 removals: past the point where it rebuilds
+      REQUIRE(table.remove("GET", "/f/" + std::to_string(j) + "/:x"));
+    }
+    if (i % 300 == 0) {
+      snapshots.push_back(table);
+    }
+  }
+  CHECK(table.size() == 300);
+  CHECK_FALSE(table.remove("GET", "/f/0/:x"));
+  const auto routes = table.routes();
+  REQUIRE(routes.size() == 300);
+  for (std::size_t k = 0; k < routes.size(); ++k) {
+    const int i = static_cast<int>(k / 3) * 10 + 7 + static_cast<int>(k % 3);
+    CHECK(routes[k].function_id == "fn" + std::to_string(i));  // insertion order kept
+  }
+  for (int i = 0; i < 1000; ++i) {
+    const bool kept = i % 10 >= 7;
+    CHECK(found(table, "/f/" + std::to_string(i) + "/y") == (kept ? "fn" + std::to_string(i) : ""));
+  }
+  // Every snapshot still answers as it did when it was taken.
+  CHECK(found(snapshots.front(), "/f/0/y") == "fn0");
+  CHECK(found(snapshots.front(), "/f/1/y") == "");
+  CHECK(found(snapshots[4], "/f/999/y") == "fn999");
+  CHECK(found(snapshots[4], "/f/3/y") == "");
+  CHECK(snapshots[4].size() == 1000 - 7);
+  CHECK(snapshots[3].size() == 751);
+  table.add(make_route("GET", "/f/0/:x", "back"));
+  CHECK(found(table, "/f/0/y") == "back");
+  CHECK(table.routes().back().function_id == "back");
 }

@@ -295,6 +295,31 @@ TEST_CASE("the server follows the store: add, update, remove, other nodes", "[se
   CHECK(get(port, "/_health").body() == "OK");
 }
 
+TEST_CASE("two functions claiming one route: the greatest id holds it, the other inherits it",
+          "[server]") {
+  auto store = std::make_shared<fezz::memory_store>();
+  running_server s(test_config(), store);
+  s.server.register_function<greeter>(fezz::manifest{.id = "a-greet", .path = "/g/:name"},
+                                      std::string("A"));
+  s.server.register_function<greeter>(fezz::manifest{.id = "b-greet", .path = "//g/:who/"},
+                                      std::string("B"));
+  s.start();
+  const auto port = s.server.port();
+  CHECK(get(port, "/g/x").body() == "B, !");             // b's pattern names its parameter "who"
+  CHECK(metrics_of(port, "a-greet")["routed"] == true);  // configured, waiting for the route
+  CHECK(store->remove("b-greet"));
+  CHECK(get(port, "/g/x").body() == "A, x!");
+  store->register_function(
+      fezz::function_entry(fezz::owned_manifest("b-greet", "v2", "GET", "/g/:name")));
+  CHECK(get(port, "/g/x").body() == "B, x!");
+  store->register_function(
+      fezz::function_entry(fezz::owned_manifest("b-greet", "v3", "GET", "/elsewhere/:name")));
+  CHECK(get(port, "/g/x").body() == "A, x!");
+  CHECK(get(port, "/elsewhere/y").body() == "B, y!");
+  CHECK(store->remove("a-greet"));
+  CHECK(get(port, "/g/x").result() == http::status::not_found);
+}
+
 TEST_CASE("function failures are the function's: 500, 4xx from fezz::error, 503 on load",
           "[server]") {
   running_server s;

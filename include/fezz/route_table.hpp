@@ -23,6 +23,7 @@
 // escape ("%zz", "%4") is kept as written. '+' is not a space.
 // Static segments compare against the raw path segment, case-sensitively.
 
+#include <fezz/detail/cow_vector.hpp>
 #include <fezz/detail/route_pattern.hpp>
 #include <fezz/detail/route_trie.hpp>
 #include <fezz/detail/uri.hpp>
@@ -75,29 +76,35 @@ class route_table {
                                   "\": must be an upper-case HTTP method token or ANY");
     }
     std::string key = detail::canonical_pattern(r.pattern);
-    if (entries_.size() == entries_.capacity()) {
-      entries_.reserve(std::max<std::size_t>(16, entries_.capacity() * 2));
-    }
     const std::uint8_t method = detail::method_code(r.method);
+    // Nodes made here and then left without a route are harmless, should a later step throw.
     detail::route_refs& list = node_list_for(key, r.priority, method);
     for (detail::route_ref& ref : list) {
-      entry& existing = entries_[ref.index];
-      if (existing.value.method == r.method && existing.key == key) {
+      if (entries_[ref.index].value.method == r.method && entries_[ref.index].key == key) {
         ref.priority = r.priority;
-        existing.value = std::move(r);
+        entries_.mutate(ref.index).value = std::move(r);
         return;
       }
     }
-    list.push_back({static_cast<std::uint32_t>(entries_.size()), r.priority, method});
-    entries_.push_back(entry{std::move(r), std::move(key)});  // cannot throw: capacity reserved
+    const auto index = static_cast<std::uint32_t>(entries_.size());
+    entries_.push_back(entry{std::move(r), std::move(key), true});
+    try {
+      list.push_back({index, entries_[index].value.priority, method});
+    } catch (...) {
+      entries_.mutate(index).live = false;
+      ++dead_;
+      throw;
+    }
   }
 
   // Removes every route of `function_id`; returns how many were removed.
   std::size_t remove_function(std::string_view function_id) {
-    const std::size_t removed =
-        std::erase_if(entries_, [&](const entry& e) { return e.value.function_id == function_id; });
-    if (removed != 0) {
-      rebuild();
+    std::size_t removed = 0;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      const entry& e = entries_[i];
+      if (e.live && e.value.function_id == function_id) {
+        removed += remove_canonical(std::string(e.value.method), std::string(e.key)) ? 1 : 0;
+      }
     }
     return removed;
   }
@@ -107,16 +114,7 @@ class route_table {
     if (!detail::pattern_problem(pattern).empty()) {
       return false;
     }
-    const std::string key = detail::canonical_pattern(pattern);
-    const auto it = std::find_if(entries_.begin(), entries_.end(), [&](const entry& e) {
-      return e.value.method == method && e.key == key;
-    });
-    if (it == entries_.end()) {
-      return false;
-    }
-    entries_.erase(it);
-    rebuild();
-    return true;
+    return remove_canonical(method, detail::canonical_pattern(pattern));
   }
 
   void clear() noexcept {
@@ -124,17 +122,29 @@ class route_table {
     nodes_.clear();
     edges_.clear();
     edge_count_ = 0;
+    dead_ = 0;
   }
 
-  std::size_t size() const noexcept { return entries_.size(); }
-  bool empty() const noexcept { return entries_.empty(); }
+  // The route with this method and pattern, or null; valid until the table changes.
+  const route* get(std::string_view method, std::string_view pattern) const {
+    if (!detail::pattern_problem(pattern).empty()) {
+      return nullptr;
+    }
+    const auto index = index_of(method, detail::canonical_pattern(pattern));
+    return index ? &entries_[*index].value : nullptr;
+  }
+
+  std::size_t size() const noexcept { return entries_.size() - dead_; }
+  bool empty() const noexcept { return size() == 0; }
 
   // Every route, in insertion order.
   std::vector<route> routes() const {
     std::vector<route> out;
-    out.reserve(entries_.size());
-    for (const entry& e : entries_) {
-      out.push_back(e.value);
+    out.reserve(size());
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].live) {
+        out.push_back(entries_[i].value);
+      }
     }
     return out;
   }
@@ -179,6 +189,7 @@ class route_table {
   struct entry {
     route value;
     std::string key;  // canonical pattern
+    bool live;        // false once removed; the slot waits for the next rebuild
   };
 
   static constexpr std::uint32_t no_route = UINT32_MAX;
@@ -201,9 +212,6 @@ class route_table {
     }
   };
 
-  static_assert(std::is_nothrow_move_constructible_v<detail::route_node>,
-                "nodes must move, not copy, when the node vector grows");
-
   // The end or wildcard list of the node for canonical `pattern`, creating nodes as needed
   // and recording `priority` and `method` on the way down.
   detail::route_refs& node_list_for(std::string_view pattern, int priority, std::uint8_t method) {
@@ -212,10 +220,12 @@ class route_table {
       edge_count_ = 0;
       new_node({}, priority);
     }
+    // A node is written through nodes_.mutate() each time, never through a reference
+    // kept across new_node(): that may clone the chunk the reference points into.
     std::uint32_t at = 0;
     const std::uint16_t bit = detail::method_bit(method);
     const auto record = [&] {
-      detail::route_node& node = nodes_[at];
+      detail::route_node& node = nodes_.mutate(at);
       node.max_priority = std::max(node.max_priority, priority);
       node.method_mask = static_cast<std::uint16_t>(node.method_mask | bit);
     };
@@ -224,37 +234,104 @@ class route_table {
     for (std::string_view segment = detail::next_segment(pattern, pos); !segment.empty();
          segment = detail::next_segment(pattern, pos)) {
       if (detail::is_wildcard_segment(segment)) {
-        nodes_[at].has_wildcards = true;
-        return nodes_[at].wildcards;
+        detail::route_node& node = nodes_.mutate(at);
+        node.has_wildcards = true;
+        return node.wildcards;
       }
       std::uint32_t child = 0;
       if (detail::is_parameter_segment(segment)) {
         child = nodes_[at].parameter;
         if (child == 0) {
           child = new_node({}, priority);
-          nodes_[at].parameter = child;
+          nodes_.mutate(at).parameter = child;
         }
-        nodes_[at].parameter_method_mask =
-            static_cast<std::uint16_t>(nodes_[at].parameter_method_mask | bit);
+        detail::route_node& node = nodes_.mutate(at);
+        node.parameter_method_mask = static_cast<std::uint16_t>(node.parameter_method_mask | bit);
       } else {
         child = find_edge(at, segment);
         if (child == 0) {
           child = new_node(segment, priority);
           insert_edge(at, child);
-          nodes_[at].has_static_children = true;
+          nodes_.mutate(at).has_static_children = true;
         }
       }
       at = child;
       record();
     }
-    return nodes_[at].ends;
+    return nodes_.mutate(at).ends;
+  }
+
+  // Where the routes of canonical `pattern` are listed: a node, and whether in
+  // its wildcard list or its end list. nullopt if no route had that shape.
+  struct list_place {
+    std::uint32_t node;
+    bool wildcard;
+  };
+  std::optional<list_place> place_of(std::string_view pattern) const {
+    if (nodes_.empty()) {
+      return std::nullopt;
+    }
+    std::uint32_t at = 0;
+    std::size_t pos = 0;
+    for (std::string_view segment = detail::next_segment(pattern, pos); !segment.empty();
+         segment = detail::next_segment(pattern, pos)) {
+      if (detail::is_wildcard_segment(segment)) {
+        return list_place{at, true};
+      }
+      at = detail::is_parameter_segment(segment) ? nodes_[at].parameter : find_edge(at, segment);
+      if (at == 0) {
+        return std::nullopt;
+      }
+    }
+    return list_place{at, false};
+  }
+
+  // The index of the route with this method and canonical pattern, if any.
+  std::optional<std::uint32_t> index_of(std::string_view method, const std::string& key) const {
+    const auto place = place_of(key);
+    if (!place) {
+      return std::nullopt;
+    }
+    const detail::route_node& node = nodes_[place->node];
+    for (const detail::route_ref& ref : place->wildcard ? node.wildcards : node.ends) {
+      const entry& e = entries_[ref.index];
+      if (e.value.method == method && e.key == key) {
+        return ref.index;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Removes the route with this method and canonical pattern. Its slot and the
+  // nodes it leaves empty stay until enough have piled up to rebuild.
+  bool remove_canonical(std::string_view method, const std::string& key) {
+    const auto place = place_of(key);
+    if (!place) {
+      return false;
+    }
+    detail::route_node& node = nodes_.mutate(place->node);
+    detail::route_refs& list = place->wildcard ? node.wildcards : node.ends;
+    for (const detail::route_ref& ref : list) {
+      const entry& e = entries_[ref.index];
+      if (e.value.method == method && e.key == key) {
+        const std::uint32_t index = ref.index;
+        list.erase(&ref);
+        entries_.mutate(index).live = false;
+        if (++dead_ > 64 && dead_ > entries_.size() / 2) {
+          rebuild();
+        }
+        return true;
+      }
+    }
+    return false;
   }
 
   std::uint32_t new_node(std::string_view segment, int priority) {
     const auto index = static_cast<std::uint32_t>(nodes_.size());
-    detail::route_node& node = nodes_.emplace_back();
+    detail::route_node node;
     node.segment = segment;
     node.max_priority = priority;
+    nodes_.push_back(std::move(node));
     return index;
   }
 
@@ -279,33 +356,45 @@ class route_table {
   // Adds the edge from `parent` to its static `child`; the table stays at most half full.
   void insert_edge(std::uint32_t parent, std::uint32_t child) {
     if ((edge_count_ + 1) * 2 > edges_.size()) {
-      std::vector<detail::edge_slot> old(std::max<std::size_t>(16, edges_.size() * 2));
-      old.swap(edges_);
+      auto old =
+          std::exchange(edges_, edge_table::of_size(std::max<std::size_t>(16, edges_.size() * 2)));
       edge_count_ = 0;
-      for (const detail::edge_slot slot : old) {
-        if (slot.child != 0) {
-          place_edge(slot.parent, slot.child);
+      for (std::size_t i = 0; i < old.size(); ++i) {
+        if (old[i].child != 0) {
+          place_edge(old[i].parent, old[i].child);
         }
       }
     }
     place_edge(parent, child);
   }
 
-  void place_edge(std::uint32_t parent, std::uint32_t child) noexcept {
+  void place_edge(std::uint32_t parent, std::uint32_t child) {
     const std::uint64_t hash = detail::edge_hash(parent, nodes_[child].segment);
     const std::size_t mask = edges_.size() - 1;
     std::size_t i = static_cast<std::size_t>(hash) & mask;
     while (edges_[i].child != 0) {
       i = (i + 1) & mask;
     }
-    edges_[i] = {static_cast<std::uint32_t>(hash >> 32), parent, child};
+    edges_.mutate(i) = {static_cast<std::uint32_t>(hash >> 32), parent, child};
     ++edge_count_;
   }
 
-  // Removal is rare: rebuild the trie from the routes, which also tightens the bounds.
-  // Should an allocation fail here, the trie holds only some routes but stays safe to read.
+  // Once removed routes make up half the slots: drop them and rebuild the trie from
+  // the routes left, in their order, which also tightens the bounds. Amortized over
+  // the removals, each costs O(1). Should an allocation fail here, the trie holds
+  // only some routes but stays safe to read.
   void rebuild() {
+    entry_table live;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].live) {
+        live.push_back(entries_[i]);
+      }
+    }
+    entries_ = std::move(live);
+    dead_ = 0;
     nodes_.clear();
+    edges_.clear();
+    edge_count_ = 0;
     for (std::size_t i = 0; i < entries_.size(); ++i) {
       const route& r = entries_[i].value;
       const std::uint8_t method = detail::method_code(r.method);
@@ -426,10 +515,16 @@ class route_table {
     return params;
   }
 
-  std::vector<entry> entries_;             // insertion order; the trie refers to indices
-  std::vector<detail::route_node> nodes_;  // nodes_[0] is the root; empty when no routes
-  std::vector<detail::edge_slot> edges_;   // static edges; size is a power of two
+  // Copy-on-write storage: a copy of the table (a routing snapshot, say) shares it,
+  // and a change after the copy clones only the chunks it writes.
+  using entry_table = detail::cow_vector<entry>;
+  using edge_table = detail::cow_vector<detail::edge_slot>;
+
+  entry_table entries_;                           // insertion order; the trie refers to indices
+  detail::cow_vector<detail::route_node> nodes_;  // nodes_[0] is the root; empty when no routes
+  edge_table edges_;                              // static edges; size is a power of two
   std::size_t edge_count_ = 0;
+  std::size_t dead_ = 0;  // removed routes whose slots are still in entries_
 };
 
 }  // namespace fezz

@@ -143,7 +143,8 @@ inline server::server(std::unique_ptr<boost::asio::io_context> io, config&& sett
       listener_(host_, *io_, control_),
       signals_(control_),
       reaper_timer_(control_) {
-  store_subscription_ = store_->watch([this](const store_event&) { publisher_.rebuild(); });
+  store_subscription_ =
+      store_->watch([this](const store_event& event) { publisher_.apply(event); });
   if (host_.settings.register_macro_functions()) {
     for (auto& registration : registered_functions()) {
       register_function(std::move(registration));
@@ -167,11 +168,12 @@ inline void server::register_function(function_registration registration) {
   }
   const owned_manifest owned(m);
   function_entry entry(owned);
-  host_.registry.add(std::move(registration), publisher_.info_for(entry));
+  // The slot gets its configuration when the publisher routes it.
+  host_.registry.add(std::move(registration), nullptr);
   if (!store_->get(owned.id)) {
-    store_->register_function(std::move(entry));  // the watch rebuilds the routes
+    store_->register_function(std::move(entry));  // the watch routes it
   } else {
-    publisher_.rebuild();  // the store already describes it; now there is code
+    publisher_.refresh(owned.id);  // the store already describes it; now there is code
   }
 }
 

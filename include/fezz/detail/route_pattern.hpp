@@ -87,4 +87,23 @@ inline std::string canonical_pattern(std::string_view pattern) {
   return out;
 }
 
+// The canonical pattern with capture names dropped: "/users/:id/*rest" ->
+// "/users/:/*". Routes of one shape match exactly the same paths.
+inline std::string pattern_shape(std::string_view pattern) {
+  std::string out;
+  out.reserve(pattern.size());
+  std::size_t pos = 0;
+  for (std::string_view segment = next_segment(pattern, pos); !segment.empty();
+       segment = next_segment(pattern, pos)) {
+    out += '/';
+    out += is_parameter_segment(segment)  ? std::string_view(":")
+           : is_wildcard_segment(segment) ? std::string_view("*")
+                                          : segment;
+  }
+  if (out.empty()) {
+    out = "/";
+  }
+  return out;
+}
+
 }  // namespace fezz::detail

@@ -63,14 +63,28 @@ class route_refs {
     ++count_;
   }
 
+  // Removes the ref `at` points to, keeping the others in order.
+  void erase(const route_ref* at) {
+    if (count_ == 1) {
+      count_ = 0;
+      return;
+    }
+    spill_.erase(spill_.begin() + (at - spill_.data()));
+    if (--count_ == 1) {
+      first_ = spill_.front();
+      spill_.clear();
+      spill_.shrink_to_fit();
+    }
+  }
+
  private:
   route_ref first_{};
   std::uint32_t count_ = 0;
   std::vector<route_ref> spill_;  // all of them, once there is more than one
 };
 
-// One node per pattern prefix. Nodes live in a vector and refer to each other by index,
-// so the whole trie copies with the table's implicit copy constructor. The fields a
+// One node per pattern prefix. Nodes live in a copy-on-write vector and refer to each
+// other by index, so a copy of the whole trie shares them until it is written. The fields a
 // lookup reads come first; a node fills two cache lines on common 64-bit targets.
 struct alignas(64) route_node {
   std::uint32_t parameter = 0;              // child index; 0 means none (the root is never a child)

@@ -48,7 +48,9 @@ class function_registry {
   // unload_all() first for an orderly stop.
   ~function_registry() = default;
 
-  // Adds code for an id. Throws std::invalid_argument if the id has code already.
+  // Adds code for an id, with the configuration its loads use (null: none yet;
+  // it must be configured before a call acquires it). Throws
+  // std::invalid_argument if the id has code already.
   handle add(function_registration registration, std::shared_ptr<const function_info> info) {
     std::lock_guard lock(slots_mutex_);
     const std::string id(registration.static_manifest.id);

@@ -1,13 +1,22 @@
 #pragma once
 
-// From the control plane to the routes: reads the store's entries, turns the
-// ones this node serves and has code for into a routing snapshot, configures
-// their registry slots, and publishes the snapshot for the connections.
+// From the control plane to the routes: each store change routes, re-routes or
+// unroutes the one function it names, in the working snapshot of the routing
+// source (so a change costs what it touches, not the size of the store), and
+// configures or retires that function's registry slot.
+//
+// A function is routed when its entry serves this node, the binary has code
+// for its id, and its path is a valid route pattern. When several routed
+// functions claim the same method and pattern shape (the same paths, whatever
+// their parameters are named), the greatest id holds the route and the others
+// wait, configured but unreachable, until it lets go.
 
 #include <fezz/context.hpp>
+#include <fezz/detail/route_pattern.hpp>
 #include <fezz/function_store.hpp>
 #include <fezz/host/host_state.hpp>
 #include <fezz/host/routing.hpp>
+#include <fezz/manifest.hpp>
 #include <fezz/route_table.hpp>
 
 #include <spdlog/logger.h>
@@ -15,8 +24,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <stdexcept>
+#include <set>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace fezz::host {
 
@@ -43,55 +55,154 @@ class route_publisher {
     return info;
   }
 
-  // Builds a snapshot from every entry of the store and publishes it.
+  // One store change.
+  void apply(const store_event& event) {
+    std::lock_guard lock(mutex_);
+    if (event.type == store_event::kind::removed) {
+      unroute(event.entry.id());
+    } else {
+      route_entry(event.entry);
+    }
+  }
+
+  // The store's entry for `id` as it is now: when code for it was just registered.
+  void refresh(std::string_view id) {
+    std::lock_guard lock(mutex_);
+    if (const auto entry = store_.get(id)) {
+      route_entry(*entry);
+    } else {
+      unroute(id);
+    }
+  }
+
+  // Every entry of the store against what is routed now: at start.
   void rebuild() {
     std::lock_guard lock(mutex_);
-    auto next = std::make_shared<routing_snapshot>();
-    std::map<std::string, std::shared_ptr<const function_info>, std::less<>> infos;
-    auto& log = host_.log();
+    std::unordered_set<std::string> listed;
     for (const auto& entry : store_.list()) {
-      if (!entry.serves(host_.settings.node())) {
-        continue;
-      }
-      const auto slot = host_.registry.find(entry.id());
-      if (!slot) {
-        log.debug("store entry '{}' has no code in this binary", entry.id());
-        continue;
-      }
-      // Keep the configuration object of an unchanged entry, so its instance stays loaded.
-      std::shared_ptr<const function_info> info = info_for(entry);
-      if (const auto it = infos_.find(entry.id()); it != infos_.end() &&
-                                                   it->second->manifest == info->manifest &&
-                                                   it->second->env == info->env) {
-        info = it->second;
-      }
-      try {
-        next->routes.add(route{entry.manifest.method, entry.manifest.path, entry.id()});
-      } catch (const std::invalid_argument& e) {
-        log.error("not routing '{}': {}", entry.id(), e.what());
-        continue;
-      }
-      slot->configure(info);
-      next->targets.emplace(entry.id(), routing_target{slot, info});
-      infos.emplace(entry.id(), std::move(info));
+      route_entry(entry);
+      listed.insert(entry.id());
     }
-    for (const auto& [id, info] : infos_) {
-      if (!infos.contains(id)) {
-        if (const auto slot = host_.registry.find(id)) {
-          slot->retire();
-          log.info("'{}' is no longer routed here", id);
-        }
+    std::vector<std::string> gone;
+    for (const auto& [id, routed] : routed_) {
+      if (!listed.contains(id)) {
+        gone.push_back(id);
       }
     }
-    infos_ = std::move(infos);
-    host_.routing.publish(std::move(next));
+    for (const auto& id : gone) {
+      unroute(id);
+    }
   }
 
  private:
+  struct routed_function {
+    std::string method;
+    std::string path;   // as the entry wrote it
+    std::string claim;  // method and pattern shape: what it competes for
+    std::shared_ptr<const function_info> info;
+  };
+
+  void route_entry(const function_entry& entry) {
+    const std::string& id = entry.id();
+    auto& log = host_.log();
+    if (!entry.serves(host_.settings.node())) {
+      unroute(id);
+      return;
+    }
+    const auto slot = host_.registry.find(id);
+    if (!slot) {
+      log.debug("store entry '{}' has no code in this binary", id);
+      unroute(id);
+      return;
+    }
+    const auto& m = entry.manifest;
+    if (const auto problem = detail::pattern_problem(m.path); !problem.empty()) {
+      log.error("not routing '{}': invalid pattern \"{}\": {}", id, m.path, problem);
+      unroute(id);
+      return;
+    }
+    if (!is_valid_method(m.method)) {
+      log.error("not routing '{}': invalid method \"{}\"", id, m.method);
+      unroute(id);
+      return;
+    }
+    // Keep the configuration object of an unchanged entry, so its instance stays loaded.
+    auto info = info_for(entry);
+    const auto it = routed_.find(id);
+    if (it != routed_.end() && it->second.info->manifest == info->manifest &&
+        it->second.info->env == info->env) {
+      info = it->second.info;
+    }
+    routed_function next{m.method, m.path, m.method + ' ' + detail::pattern_shape(m.path), info};
+    slot->configure(info);  // before the route is visible: a load needs the configuration
+    host_.routing.update([&](routing_snapshot& s) {
+      if (it != routed_.end() && it->second.claim != next.claim) {
+        let_go(s, id, it->second);
+      }
+      if (it == routed_.end() || it->second.claim != next.claim) {
+        take(s, id, next);
+      } else if (it->second.path != next.path && owner(next.claim) == id) {
+        s.routes.remove(it->second.method, it->second.path);  // the same shape, written anew
+        s.routes.add(fezz::route{next.method, next.path, id});
+      }
+      s.targets.insert_or_assign(id, routing_target{slot, info});
+    });
+    routed_.insert_or_assign(id, std::move(next));
+  }
+
+  void unroute(std::string_view id) {
+    const auto it = routed_.find(std::string(id));
+    if (it == routed_.end()) {
+      return;
+    }
+    host_.routing.update([&](routing_snapshot& s) {
+      let_go(s, it->first, it->second);
+      s.targets.erase(id);
+    });
+    routed_.erase(it);
+    if (const auto slot = host_.registry.find(id)) {
+      slot->retire();
+      host_.log().info("'{}' is no longer routed here", id);
+    }
+  }
+
+  const std::string& owner(const std::string& claim) const { return *claims_.at(claim).rbegin(); }
+
+  // `id` claims its route; it holds the route if its id is the greatest claimant.
+  void take(routing_snapshot& s, const std::string& id, const routed_function& f) {
+    auto& claimants = claims_[f.claim];
+    if (!claimants.empty() && *claimants.rbegin() < id) {
+      const routed_function& holder = routed_.at(*claimants.rbegin());
+      s.routes.remove(holder.method, holder.path);
+    }
+    claimants.insert(id);
+    if (*claimants.rbegin() == id) {
+      s.routes.add(fezz::route{f.method, f.path, id});
+    }
+  }
+
+  // `id` lets its claim go; the route goes to the next claimant, or away.
+  void let_go(routing_snapshot& s, const std::string& id, const routed_function& f) {
+    auto& claimants = claims_[f.claim];
+    const bool held = *claimants.rbegin() == id;
+    claimants.erase(id);
+    if (held) {
+      s.routes.remove(f.method, f.path);
+    }
+    if (claimants.empty()) {
+      claims_.erase(f.claim);
+    } else if (held) {
+      const std::string& heir_id = *claimants.rbegin();
+      const routed_function& heir = routed_.at(heir_id);
+      s.routes.add(fezz::route{heir.method, heir.path, heir_id});
+    }
+  }
+
   host_state& host_;
   function_store& store_;
-  std::mutex mutex_;  // one rebuild at a time
-  std::map<std::string, std::shared_ptr<const function_info>, std::less<>> infos_;
+  std::mutex mutex_;  // one change at a time; guards what is below
+  std::unordered_map<std::string, routed_function> routed_;
+  std::map<std::string, std::set<std::string>> claims_;  // claim -> the ids that make it
 };
 
 }  // namespace fezz::host

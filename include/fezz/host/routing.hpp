@@ -5,7 +5,7 @@
 // snapshot and publishes it; connections read it without a lock.
 
 #include <fezz/context.hpp>
-#include <fezz/detail/string_hash.hpp>
+#include <fezz/detail/cow_map.hpp>
 #include <fezz/host/function_slot.hpp>
 #include <fezz/route_table.hpp>
 
@@ -16,7 +16,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 namespace fezz::host {
 
@@ -25,37 +24,50 @@ struct routing_target {
   std::shared_ptr<const function_info> info;
 };
 
+// Copying one is cheap at any size: both parts share their storage with the
+// copy until the publisher writes (copy-on-write), so a change costs what it
+// touches, not the size of the table.
 struct routing_snapshot {
   route_table routes;
-  std::unordered_map<std::string, routing_target, detail::string_hash, std::equal_to<>> targets;
+  detail::cow_map<routing_target> targets;  // by function id
 
   const routing_target* target(std::string_view function_id) const {
-    const auto it = targets.find(function_id);
-    return it == targets.end() ? nullptr : &it->second;
+    return targets.find(function_id);
   }
 };
 
-// Where the current snapshot lives. Readers keep a routing_cache and pay one
-// relaxed load per request; only after a publish do they take the mutex.
+// Where the routes live. The control plane changes the working snapshot in
+// place (update), which costs what the change touches; readers get an
+// immutable copy of it, made at most once per version and only when someone
+// asks, so a burst of changes costs one copy. Readers keep a routing_cache and
+// pay one relaxed load per request; only after a change do they take the mutex.
 class routing_source {
  public:
-  routing_source() : current_(std::make_shared<const routing_snapshot>()) {}
-
-  void publish(std::shared_ptr<const routing_snapshot> next) {
+  // Runs `change(working snapshot)` and makes it the next version.
+  template <class Change>
+  void update(Change&& change) {
     std::lock_guard lock(mutex_);
-    current_ = std::move(next);
+    change(working_);
     version_.fetch_add(1, std::memory_order_release);
   }
+
   std::shared_ptr<const routing_snapshot> current(std::uint64_t& version) const {
     std::lock_guard lock(mutex_);
-    version = version_.load(std::memory_order_relaxed);
+    const auto latest = version_.load(std::memory_order_relaxed);
+    if (!current_ || published_ != latest) {
+      current_ = std::make_shared<const routing_snapshot>(working_);
+      published_ = latest;
+    }
+    version = latest;
     return current_;
   }
   std::uint64_t version() const noexcept { return version_.load(std::memory_order_acquire); }
 
  private:
   mutable std::mutex mutex_;
-  std::shared_ptr<const routing_snapshot> current_;
+  routing_snapshot working_;  // the control plane's, under mutex_
+  mutable std::shared_ptr<const routing_snapshot> current_;
+  mutable std::uint64_t published_ = 0;  // the version current_ was copied at
   std::atomic<std::uint64_t> version_{1};
 };
 
