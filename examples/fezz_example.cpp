@@ -98,6 +98,7 @@ options (each also read from the environment as FEZZ_<NAME>, e.g. FEZZ_PORT):
   --idle-timeout SECONDS  unload a function idle this long; decimals allowed (default 300)
   --max-body-bytes N      largest request body accepted (default 8388608)
   --max-in-flight N       function calls in flight at once, beyond it 429; 0 = no limit (default 0)
+  --drain-grace SECONDS   on SIGTERM, fail /_health but serve as usual this long first (default 0)
   --help                  print this and exit
 )";
 
@@ -108,6 +109,7 @@ struct options {
   double idle_timeout_seconds = 300;
   std::size_t max_body_bytes = 8 * 1024 * 1024;
   std::size_t max_in_flight = 0;
+  double drain_grace_seconds = 0;
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -136,6 +138,8 @@ void apply(options& o, std::string_view flag, std::string_view value) {
     o.idle_timeout_seconds = parse_number<double>(flag, value, 0.001, 365.0 * 24 * 3600);
   } else if (flag == "max-body-bytes") {
     o.max_body_bytes = parse_number<std::size_t>(flag, value, 0, std::size_t{1} << 40);
+  } else if (flag == "drain-grace") {
+    o.drain_grace_seconds = parse_number<double>(flag, value, 0, 3600);
   } else if (flag == "max-in-flight") {
     o.max_in_flight = parse_number<std::size_t>(flag, value, 0, std::size_t{1} << 32);
   } else {
@@ -146,8 +150,8 @@ void apply(options& o, std::string_view flag, std::string_view value) {
 options parse_options(int argc, char** argv) {
   options o;
   // The environment first, so the command line wins.
-  for (const std::string_view flag :
-       {"host", "port", "threads", "idle-timeout", "max-body-bytes", "max-in-flight"}) {
+  for (const std::string_view flag : {"host", "port", "threads", "idle-timeout", "max-body-bytes",
+                                      "max-in-flight", "drain-grace"}) {
     std::string name = "FEZZ_";
     for (const char c : flag) {
       name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -184,15 +188,18 @@ int main(int argc, char** argv) {
   // Logs go to stderr; stdout carries only the "listening on" line.
   spdlog::set_default_logger(spdlog::stderr_color_mt("fezz"));
 
-  const auto idle = std::chrono::duration_cast<fezz::config::duration>(
-      std::chrono::duration<double>(o.idle_timeout_seconds));
+  const auto seconds = [](double s) {
+    return std::chrono::duration_cast<fezz::config::duration>(std::chrono::duration<double>(s));
+  };
+  const auto idle = seconds(o.idle_timeout_seconds);
   fezz::server server(fezz::config()
                           .host(o.host)
                           .port(o.port)
                           .threads(o.threads)
                           .idle_timeout(idle)
                           .max_body_bytes(o.max_body_bytes)
-                          .max_in_flight(o.max_in_flight));
+                          .max_in_flight(o.max_in_flight)
+                          .drain_grace(seconds(o.drain_grace_seconds)));
   try {
     server.start();
   } catch (const boost::system::system_error& e) {

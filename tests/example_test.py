@@ -484,6 +484,62 @@ def sigterm_drains_in_flight_requests_and_exits_0():
 # ---------------------------------------------------------------------------
 
 
+@test
+def drain_grace_fails_health_but_serves_as_usual_then_closes():
+    with Server("--drain-grace", "1.5") as server:
+        sock, stream = raw_connection(server.port)
+        try:
+            sock.sendall(b"GET /hello HTTP/1.1\r\nHost: fezz\r\n\r\n")
+            check_equal(read_reply(stream).status, 200, "before SIGTERM")
+            server.proc.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            wait_until(lambda: get(server.port, "/_health").status == 503, 1.0, "/_health failing")
+            health = get(server.port, "/_health")
+            check_equal(health.body, b"DRAINING", "/_health body while draining")
+            check_equal(health.header("x-envoy-immediate-health-check-fail"), "true",
+                        "the header Envoy acts on, on /_health")
+            # The kept-alive connection and new ones are served as usual during the grace.
+            sock.sendall(b"GET /hello HTTP/1.1\r\nHost: fezz\r\n\r\n")
+            during = read_reply(stream)
+            check_equal(during.status, 200, "a request on a kept-alive connection in the grace")
+            check_equal(during.header("x-envoy-immediate-health-check-fail"), "true",
+                        "the header on every answer")
+            check_equal(during.header("connection"), None, "Connection: close in the grace")
+            check_equal(get(server.port, "/users/3").status, 200, "a new connection in the grace")
+            check(time.monotonic() - signalled < 1.5, "the checks above outlasted the grace")
+            # After it: the idle connection closes, nothing new is accepted, the process ends.
+            check(closed_after_wait(stream, 3.0), "the idle connection stayed open after the grace")
+        finally:
+            stream.close()
+            sock.close()
+        check_equal(server.proc.wait(timeout=5.0), 0, "exit status after the grace")
+        check(time.monotonic() - signalled >= 1.5, "exited before the grace ended")
+
+
+def closed_after_wait(stream, seconds):
+    """True when the server closes the connection within `seconds`."""
+    stream.raw._sock.settimeout(seconds)
+    try:
+        return stream.read(1) == b""
+    except (ConnectionResetError, TimeoutError, OSError):
+        return False
+
+
+@test
+def envoy_expected_timeout_shortens_the_deadline():
+    started = time.monotonic()
+    reply = get(SHARED.port, "/sleep?ms=1500", headers={"x-envoy-expected-rq-timeout-ms": "200"})
+    took = time.monotonic() - started
+    check_json_error(reply, 504, "a sleep past the proxy's deadline")
+    check_equal(reply.json()["message"], "function 'sleep' did not answer within 200 ms", "message")
+    check(took < 1.0, f"answered after {took:.2f} s, not at the proxy's 200 ms")
+    # A deadline longer than the manifest's timeout does not lengthen it.
+    longer = get(SHARED.port, "/sleep?ms=2500", headers={"x-envoy-expected-rq-timeout-ms": "60000"})
+    check_equal(longer.json()["message"], "function 'sleep' did not answer within 2 s", "message")
+    ignored = get(SHARED.port, "/sleep?ms=10", headers={"x-envoy-expected-rq-timeout-ms": "soon"})
+    check_equal(ignored.status, 200, "a header that is not a number is ignored")
+
+
 def start_shared_server():
     global SHARED
     SHARED = Server().start()

@@ -64,7 +64,12 @@ class config {
   // After rejecting a request, how long to read and drop what the client still
   // sends before closing, so that the close cannot reset the answer away. 0: close at once.
   FEZZ_CONFIG_SETTING(duration, linger_timeout, std::chrono::seconds(2))
-  // On SIGINT/SIGTERM or stop(): how long in-flight requests get to finish.
+  // On SIGINT/SIGTERM or stop(): first, for this long, /_health fails and every
+  // answer says the host is draining while it goes on serving as usual, so a
+  // proxy takes it out of rotation before anything is refused.
+  FEZZ_CONFIG_SETTING(duration, drain_grace, std::chrono::seconds(0))
+  // Then it stops accepting and closes idle connections: how long in-flight
+  // requests get to finish.
   FEZZ_CONFIG_SETTING(duration, drain_timeout, std::chrono::seconds(10))
   // Listen backlog and a cap on open connections (beyond it, new ones are closed at once).
   FEZZ_CONFIG_SETTING(int, backlog, 1024)

@@ -210,7 +210,7 @@ inline boost::asio::awaitable<void> server::reap_idle() {
   const auto idle = host_.settings.idle_timeout();
   const auto interval = std::clamp<config::duration>(idle / 4, std::chrono::milliseconds(10),
                                                      std::chrono::seconds(1));
-  while (!host_.draining) {
+  while (!host_.closing) {
     reaper_timer_.expires_after(interval);
     auto [ec] = co_await reaper_timer_.async_wait(detail::nothrow_awaitable);
     if (ec) {
@@ -226,19 +226,27 @@ inline void server::begin_drain() {
     return;
   }
   host_.draining = true;
-  listener_.stop_accepting();
   boost::system::error_code ignored;
   signals_.cancel(ignored);
-  reaper_timer_.cancel();
-  listener_.close_idle();
   boost::asio::co_spawn(control_, drain(), detail::log_failure{host_.settings.logger()});
 }
 
+// Runs on the control strand: the grace, then closing, then unloading.
 inline boost::asio::awaitable<void> server::drain() {
   using clock = std::chrono::steady_clock;
   auto& log = host_.log();
-  const auto deadline = clock::now() + host_.settings.drain_timeout();
   boost::asio::steady_timer timer(control_);
+  if (const auto grace = host_.settings.drain_grace(); grace > config::duration::zero()) {
+    log.info("draining: /_health fails; serving as usual for {} ms more",
+             std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
+    timer.expires_after(grace);
+    co_await timer.async_wait(detail::nothrow_awaitable);
+  }
+  host_.closing = true;
+  listener_.stop_accepting();
+  reaper_timer_.cancel();
+  listener_.close_idle();
+  const auto deadline = clock::now() + host_.settings.drain_timeout();
   while (host_.metrics.connections_active.load() > 0 && clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(5));
     co_await timer.async_wait(detail::nothrow_awaitable);

@@ -115,7 +115,9 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void append(const response::message_type& res, unsigned version, bool keep_alive, bool head) {
     host_.metrics.count_response(res.result_int());
-    write_response(res, {version, keep_alive, head, detail::http_date(), request_id_}, out_);
+    const bool draining = host_.draining.load(std::memory_order_relaxed);
+    write_response(res, {version, keep_alive, head, draining, detail::http_date(), request_id_},
+                   out_);
   }
   void append_rejection(const rejection& r, unsigned version) {
     host_.metrics.rejected_total.fetch_add(1, std::memory_order_relaxed);
@@ -144,7 +146,7 @@ inline asio::awaitable<void> connection::run() {
     // then the whole header section must arrive within the header timeout.
     idle_ = in_.size() == 0;
     if (idle_) {
-      if (host_.draining.load(std::memory_order_relaxed)) {
+      if (host_.closing.load(std::memory_order_relaxed)) {
         break;
       }
       expire_after(s.keep_alive_timeout());
@@ -205,7 +207,7 @@ inline asio::awaitable<void> connection::run() {
       response answer = co_await std::move(*waiting);
       outcome = std::move(answer);
     }
-    keep_alive = keep_alive && !host_.draining.load(std::memory_order_relaxed);
+    keep_alive = keep_alive && !host_.closing.load(std::memory_order_relaxed);
     append(std::get<0>(outcome).message(), version, keep_alive, is_head);
 
     // A pipelined request already buffered is answered before writing, so a

@@ -16,7 +16,9 @@
 #include <fmt/format.h>
 #include <boost/asio/awaitable.hpp>
 
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <string>
@@ -67,10 +69,30 @@ inline detail::fetch_outcome start_fetch(host_state& host, function_lease& lease
   }
 }
 
+// How long one call may take: the manifest's timeout, or less when the proxy
+// says when it stops waiting (Envoy's x-envoy-expected-rq-timeout-ms).
+inline std::chrono::milliseconds call_budget(const request& req, const owned_manifest& manifest) {
+  const std::chrono::milliseconds timeout = manifest.timeout;
+  const std::string_view given = req.header("x-envoy-expected-rq-timeout-ms");
+  std::uint64_t ms = 0;
+  const auto [end, ec] = std::from_chars(given.data(), given.data() + given.size(), ms);
+  if (given.empty() || ec != std::errc{} || end != given.data() + given.size() || ms == 0) {
+    return timeout;
+  }
+  return ms < static_cast<std::uint64_t>(timeout.count()) ? std::chrono::milliseconds(ms) : timeout;
+}
+
+// "2 s", or "150 ms" when the budget is not whole seconds.
+inline std::string describe(std::chrono::milliseconds budget) {
+  return budget.count() % 1000 == 0 ? fmt::format("{} s", budget.count() / 1000)
+                                    : fmt::format("{} ms", budget.count());
+}
+
 // Awaits a coroutine fetch until its deadline: past it, the coroutine is cancelled and 504 answers.
 inline boost::asio::awaitable<response> await_fetch(host_state& host, function_lease& lease,
                                                     boost::asio::awaitable<response> call,
-                                                    const context& ctx) {
+                                                    const context& ctx,
+                                                    std::chrono::milliseconds budget) {
   const owned_manifest& manifest = ctx.manifest();
   try {
     auto answer = co_await detail::complete_by(std::move(call), ctx.deadline());
@@ -81,11 +103,11 @@ inline boost::asio::awaitable<response> await_fetch(host_state& host, function_l
     co_return answer_for(std::current_exception(), host, manifest, ctx.request_id());
   }
   function_metrics::bump(lease.metrics().timeouts);
-  host.request_log->log(host.log(), spdlog::level::warn, "[{}] '{}' timed out after {} s",
-                        ctx.request_id(), manifest.id, manifest.timeout.count());
-  co_return response::error(http::status::gateway_timeout,
-                            fmt::format("function '{}' did not answer within {} s", manifest.id,
-                                        manifest.timeout.count()));
+  host.request_log->log(host.log(), spdlog::level::warn, "[{}] '{}' timed out after {}",
+                        ctx.request_id(), manifest.id, describe(budget));
+  co_return response::error(
+      http::status::gateway_timeout,
+      fmt::format("function '{}' did not answer within {}", manifest.id, describe(budget)));
 }
 
 inline void record_answer(function_metrics& metrics, const response& answer,
@@ -101,7 +123,7 @@ inline void record_answer(function_metrics& metrics, const response& answer,
 inline boost::asio::awaitable<response> serve_awaiting(
     host_state& host, routing_target target, request req, call_permit permit,
     std::optional<function_lease> lease, std::chrono::steady_clock::time_point started,
-    std::string_view request_id) {
+    std::chrono::milliseconds budget, std::string_view request_id) {
   std::optional<response> answer;
   if (!lease) {
     try {
@@ -111,12 +133,13 @@ inline boost::asio::awaitable<response> serve_awaiting(
     }
   }
   if (lease) {
-    context ctx(*target.info, started + target.info->manifest.timeout, request_id);
+    context ctx(*target.info, started + budget, request_id);
     auto outcome = start_fetch(host, *lease, req, ctx);
     if (auto* ready = std::get_if<response>(&outcome)) {
       answer.emplace(std::move(*ready));
     } else {
-      answer.emplace(co_await await_fetch(host, *lease, std::get<1>(std::move(outcome)), ctx));
+      answer.emplace(
+          co_await await_fetch(host, *lease, std::get<1>(std::move(outcome)), ctx, budget));
     }
     lease.reset();  // before the response is written: the instance is free to unload
   }
@@ -153,12 +176,13 @@ inline detail::fetch_outcome dispatch(host_state& host, routing_cache& cache,
     return std::move(*refusal);
   }
   auto& permit = std::get<call_permit>(admitted);
+  const auto budget = call_budget(req, target->info->manifest);
   auto lease = target->slot->try_acquire();
   if (!lease || lease->instance().fetch_is_coroutine()) {
     return serve_awaiting(host, *target, std::move(req), std::move(permit), std::move(lease),
-                          started, request_id);
+                          started, budget, request_id);
   }
-  context ctx(*target->info, started + target->info->manifest.timeout, request_id);
+  context ctx(*target->info, started + budget, request_id);
   response answer = std::get<response>(start_fetch(host, *lease, req, ctx));
   lease.reset();
   record_answer(metrics, answer, started);

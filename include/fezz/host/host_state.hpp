@@ -48,7 +48,11 @@ struct host_state {
   function_registry registry;
   routing_source routing;
   server_metrics metrics;
+  // Draining: /_health fails and every answer tells the proxy to look elsewhere,
+  // while the host still serves as usual for config::drain_grace.
   std::atomic<bool> draining{false};
+  // Closing, after the grace: no new connections, no keep-alive.
+  std::atomic<bool> closing{false};
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   spdlog::logger& log() const noexcept { return *settings.logger(); }

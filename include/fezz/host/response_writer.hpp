@@ -23,6 +23,8 @@ struct response_framing {
   unsigned version = 11;  // the request's: 10 or 11
   bool keep_alive = true;
   bool head = false;  // a HEAD request: the GET answer's Content-Length, no body
+  // The host is draining: tell the proxy at once (Envoy acts on this header).
+  bool draining = false;
   std::string_view date;
   std::string_view request_id;
 };
@@ -69,6 +71,9 @@ inline void write_response(const response::message_type& res, const response_fra
   out += "\r\nx-request-id: ";
   out += framing.request_id;
   out += "\r\n";
+  if (framing.draining) {
+    out += "x-envoy-immediate-health-check-fail: true\r\n";
+  }
   if (!bodiless) {
     out += "Content-Length: ";
     out.append(number, std::to_chars(number, number + sizeof number, res.body().size()).ptr);
