@@ -242,7 +242,7 @@ def make_peers(build, bench):
     peers["floor"] = Peer("floor", [floor, "--host", "127.0.0.1", "--port", "{port}"], "/",
                           problem=None if floor.exists() else f"{floor} was not built")
 
-    fezz = build / "examples" / "fezz_example"
+    fezz = build / "examples" / "fezz_example" / "fezz_example"
     peers["fezz"] = Peer("fezz", [fezz, "--host", "127.0.0.1", "--port", "{port}", "--threads", "1"],
                          "/hello", problem=None if fezz.exists() else f"{fezz} was not built")
 
