@@ -46,7 +46,7 @@ class listener {
   std::uint16_t open() {
     namespace ip = boost::asio::ip;
     const auto& s = host_.settings;
-    check_descriptor_limit();
+    connection_cap_ = connection_cap();
     const ip::tcp::endpoint endpoint(ip::make_address(s.host()), s.port());
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(ip::tcp::acceptor::reuse_address(true));
@@ -86,13 +86,17 @@ class listener {
     }
   }
 
-  // Raises the soft limit on descriptors to the hard one if the config says
-  // so, and warns when max_connections cannot be reached under it.
-  void check_descriptor_limit() const {
+  // How many connections may be open at once: max_connections, or fewer when
+  // the descriptor limit would be reached first (as HAProxy derives maxconn
+  // from it). Raises the soft limit to the hard one first if the config says
+  // so. Keeping descriptors in reserve means a flood of connections is
+  // refused at once instead of exhausting the process, which then could not
+  // open a file, a socket to the store, or a log.
+  std::size_t connection_cap() const {
     const auto& s = host_.settings;
     rlimit limit{};
     if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
-      return;
+      return s.max_connections();
     }
     if (s.raise_descriptor_limit() && limit.rlim_cur < limit.rlim_max) {
       const rlimit raised{limit.rlim_max, limit.rlim_max};
@@ -102,13 +106,16 @@ class listener {
     }
     // Besides connections: the listener, epoll, timers, logs, the store's sockets.
     constexpr rlim_t reserve = 64;
-    if (limit.rlim_cur != RLIM_INFINITY && s.max_connections() + reserve > limit.rlim_cur) {
-      s.logger()->warn(
-          "max_connections is {} but only {} descriptors may be open: beyond about {} "
-          "connections, new ones wait until others close",
-          s.max_connections(), limit.rlim_cur,
-          limit.rlim_cur > reserve ? limit.rlim_cur - reserve : 0);
+    if (limit.rlim_cur == RLIM_INFINITY || s.max_connections() + reserve <= limit.rlim_cur) {
+      return s.max_connections();
     }
+    const std::size_t cap =
+        limit.rlim_cur > 2 * reserve ? limit.rlim_cur - reserve : limit.rlim_cur / 2;
+    s.logger()->warn(
+        "max_connections is {} but only {} descriptors may be open: at most {} connections, "
+        "more are refused",
+        s.max_connections(), limit.rlim_cur, cap);
+    return cap;
   }
 
   boost::asio::any_io_executor connection_executor() {
@@ -125,6 +132,7 @@ class listener {
   boost::asio::steady_timer sweeper_timer_;
   boost::asio::steady_timer backoff_timer_;  // between accepts that failed
   detail::log_limiter accept_log_{1};        // one line a second about failed accepts
+  std::size_t connection_cap_ = 0;           // open connections at most; set by open()
   std::mutex connections_mutex_;
   std::unordered_map<connection*, std::weak_ptr<connection>> connections_;
 };
@@ -152,7 +160,7 @@ inline boost::asio::awaitable<void> listener::accept_loop() {
     }
     backoff = 10ms;
     auto& m = host_.metrics;
-    if (m.connections_active.load(std::memory_order_relaxed) >= s.max_connections()) {
+    if (m.connections_active.load(std::memory_order_relaxed) >= connection_cap_) {
       m.connections_refused.fetch_add(1, std::memory_order_relaxed);
       boost::system::error_code ignored;
       socket.close(ignored);
