@@ -68,6 +68,9 @@ class request_reader {
           if ((rejection_ = check_header())) {
             return state::rejected;
           }
+          if (parser_.chunked()) {
+            header_section_ = parser_.get().base();  // see release()
+          }
           parser_.eager(true);
           if (!parser_.is_done()) {
             return state::header_done;
@@ -89,7 +92,15 @@ class request_reader {
   unsigned version() const { return parser_.get().version() == 10 ? 10 : 11; }
 
   const rejection& why() const { return *rejection_; }
-  message_type release() { return parser_.release(); }
+  message_type release() {
+    message_type message = parser_.release();
+    // Beast adds a chunked body's trailer fields to the header's. RFC 9110 6.5.2 forbids
+    // that merge (a proxy screened the header section, not the trailer): drop them.
+    if (header_section_) {
+      message.base() = std::move(*header_section_);
+    }
+    return message;
+  }
 
  private:
   // The status for a parse error, or nullopt when the connection just ends.
@@ -169,6 +180,7 @@ class request_reader {
   const config& settings_;
   http::request_parser<http::string_body> parser_;
   std::size_t header_bytes_ = 0;
+  std::optional<http::request_header<>> header_section_;  // of a chunked request
   std::optional<rejection> rejection_;
 };
 
