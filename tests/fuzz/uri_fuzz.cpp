@@ -124,14 +124,17 @@ void check_percent_decode(std::string_view text) {
 }
 
 void check_query(std::string_view query) {
-  // Names to look up: each pair's decoded name, and one that is surely absent.
+  // Names to look up: the decoded names of the first pairs and of the last, and one surely
+  // absent. Each lookup reads the whole query: more would make long inputs slow.
+  const auto pairs = split(query, '&');
   std::vector<std::string> names;
-  for (const std::string_view pair : split(query, '&')) {
-    names.push_back(fezz::detail::percent_decode(pair.substr(0, pair.find('=')), true));
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    if (i < 4 || i + 1 == pairs.size()) {
+      const std::string_view pair = pairs[i];
+      names.push_back(fezz::detail::percent_decode(pair.substr(0, pair.find('=')), true));
+    }
   }
-  names.push_back(std::string(query) +
-                  "\x01"
-                  "absent");
+  names.push_back(std::string(query) + "\x01" + "absent");
   for (const std::string& name : names) {
     if (name.empty()) {
       continue;
@@ -193,7 +196,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
   check_percent_decode(text);
-  check_query(text);
+  check_query(text.substr(0, 256));  // longer queries find nothing new, only slower
   check_target(text);
   if (data[0] & 1) {
     FuzzedDataProvider provider(data + 1, size - 1);
