@@ -1,6 +1,7 @@
 // Fuzzes fezz::route_table against a model: a plain list of routes in
 // insertion order and a brute-force search written from the ranking rules in
-// route_table.hpp, sharing no code with the trie.
+// route_table.hpp, sharing no code with the trie (it decodes parameters with
+// percent_decode, which uri_fuzz checks).
 //
 // Input: commands, one a line, fields separated by one space (any other line
 // is skipped, so every input is valid):
@@ -11,9 +12,10 @@
 //   c                                         copy the table and compare
 //   0                                         clear the table
 //
-// Invariants checked after each operation (a violation traps):
+// Invariants checked (a violation traps):
 //   - add throws std::invalid_argument exactly for an invalid pattern or method,
-//     and then leaves the table unchanged; routes() always equals the model;
+//     and then leaves the table unchanged; routes() equals the model (its size
+//     after every command, every route after removals and at the end);
 //   - remove and remove_function report what the model removes;
 //   - find picks the model's best route (so its pattern really matches the path)
 //     with the same decoded parameters, or nothing when the model has nothing;
