@@ -94,11 +94,19 @@ bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && beast::iequals(text.substr(0, prefix.size()), prefix);
 }
 
-// Whether a Content-Length line of `header` declares more than `limit` bytes.
-bool declares_more_than(std::string_view header, std::size_t limit) {
+// Whether a Content-Length line of `folded` declares more than `limit` bytes.
+bool declares_more_than(std::string_view folded, std::size_t limit) {
+  // Beast reads an obs-fold (CRLF then a space or a tab) as a space (RFC 9112 5.2).
+  std::string header(folded);
+  for (std::size_t fold = header.find("\r\n"); fold != std::string::npos;
+       fold = header.find("\r\n", fold + 1)) {
+    if (fold + 2 < header.size() && (header[fold + 2] == ' ' || header[fold + 2] == '\t')) {
+      header.replace(fold, 3, " ");
+    }
+  }
   for (std::size_t at = 0; at < header.size();) {
     const std::size_t end = std::min(header.find('\n', at), header.size());
-    std::string_view line = header.substr(at, end - at);
+    std::string_view line = std::string_view(header).substr(at, end - at);
     at = end + 1;
     if (!starts_with_ignoring_case(line, "content-length:")) {
       continue;
