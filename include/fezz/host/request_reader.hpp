@@ -65,7 +65,7 @@ class request_reader {
       const std::size_t used = in.size() == 0 ? 0 : parser_.put(in.data(), ec);
       in.consume(used);
       if (ec && ec != http::error::need_more) {
-        rejection_ = classify(ec);
+        rejection_ = classify(ec, in);
         return rejection_ ? state::rejected : state::closed;
       }
       if (!header_was_done) {
@@ -73,6 +73,9 @@ class request_reader {
         if (parser_.is_header_done()) {
           if ((rejection_ = check_header())) {
             return state::rejected;
+          }
+          if (parser_.chunked()) {
+            header_section_ = parser_.get().base();  // see release()
           }
           parser_.eager(true);
           if (!parser_.is_done()) {
@@ -101,7 +104,15 @@ class request_reader {
   unsigned version() const { return parser_.get().version() == 10 ? 10 : 11; }
 
   const rejection& why() const { return *rejection_; }
-  message_type release() { return parser_.release(); }
+  message_type release() {
+    message_type message = parser_.release();
+    // Beast adds a chunked body's trailer fields to the header's. RFC 9110 6.5.2 forbids
+    // that merge (a proxy screened the header section, not the trailer): drop them.
+    if (header_section_) {
+      message.base() = std::move(*header_section_);
+    }
+    return message;
+  }
 
  private:
   static rejection bad_request(std::string message) {
@@ -117,11 +128,34 @@ class request_reader {
   }
 
   // The status for a parse error, or nullopt when the connection just ends.
-  std::optional<rejection> classify(const beast::error_code& ec) const {
+  std::optional<rejection> classify(const beast::error_code& ec,
+                                    const beast::flat_buffer& in) const {
+    const auto& s = settings_;
     if (ec == http::error::header_limit) {
+      std::string_view target = parser_.get().target();
+      // Once it has asked for more, Beast parses a request line again only when the header
+      // section ends: after a read that stopped inside the line, the target is not known.
+      // Parse the buffered bytes afresh, so the status does not depend on how reads fell.
+      http::request_parser<http::string_body> fresh;
+      if (target.empty() && in.size() != 0) {
+        fresh.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
+            s.max_header_bytes(), std::numeric_limits<std::uint32_t>::max())));
+        beast::error_code fresh_ec;
+        fresh.put(in.data(), fresh_ec);
+        if (fresh_ec && fresh_ec != http::error::header_limit &&
+            fresh_ec != http::error::need_more) {
+          return classify(fresh_ec, in);  // a malformed request line
+        }
+        target = fresh.get().target();
+        // A line that ended within the limit yet gave no target is malformed, not long.
+        const std::string_view line(static_cast<const char*>(in.data().data()),
+                                    std::min(in.size(), s.max_header_bytes()));
+        if (target.empty() && line.find('\n') != std::string_view::npos) {
+          return bad_request("malformed request: bad request line");
+        }
+      }
       // No target yet means the request line alone overran the limit: its target is too long.
-      const auto target = parser_.get().target();
-      if (target.empty() || target.size() > settings_.max_target_bytes()) {
+      if (target.empty() || target.size() > s.max_target_bytes()) {
         return target_too_long();
       }
       return header_too_large();
@@ -281,6 +315,7 @@ class request_reader {
   const config& settings_;
   http::request_parser<http::string_body> parser_;
   std::size_t header_bytes_ = 0;
+  std::optional<http::request_header<>> header_section_;  // of a chunked request
   std::optional<rejection> rejection_;
 };
 
