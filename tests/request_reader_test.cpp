@@ -299,6 +299,12 @@ TEST_CASE("RFC 9112 7.1: a chunk-size line and a trailer section are bounded",
   CHECK(trailer->status == http::status::request_header_fields_too_large);
   CHECK(trailer->message == "trailer section exceeds 256 bytes");
 
+  // A trailer section that arrives whole is measured the same way.
+  const auto whole = verdict(head + "0\r\nX-T: " + std::string(300, 't') + "\r\n\r\n", settings);
+  REQUIRE(whole);
+  CHECK(whole->status == http::status::request_header_fields_too_large);
+  CHECK_FALSE(verdict(head + "0\r\nX-T: " + std::string(200, 't') + "\r\n\r\n", settings));
+
   // Within the bounds, nothing is rejected early.
   CHECK_FALSE(verdict(head + "5;name=" + std::string(40, 'v'), settings));
   CHECK_FALSE(verdict(head + "0\r\nX-T: " + std::string(200, 't'), settings));

@@ -46,8 +46,11 @@ namespace http = beast::http;
 using fezz::host::request_reader;
 using state = request_reader::state;
 
-void check(bool invariant) {
+// Traps on a broken invariant, saying which.
+#define check(invariant) check_at(invariant, __LINE__)
+void check_at(bool invariant, int line) {
   if (!invariant) {
+    std::fprintf(stderr, "request_reader_fuzz.cpp:%d: invariant broken\n", line);
     __builtin_trap();
   }
 }
@@ -85,8 +88,13 @@ void check_complete(const request_reader::message_type& message, const fezz::con
   }
   const auto coding = message[http::field::transfer_encoding];
   check(coding.empty() || beast::iequals(coding, "chunked"));
+  // HTTP/1.0 expectations are ignored (RFC 9110 10.1.1); HTTP/1.1 ones are refused but one.
   const auto expect = message[http::field::expect];
-  check(expect.empty() || beast::iequals(expect, "100-continue"));
+  check(message.version() == 10 || expect.empty() || beast::iequals(expect, "100-continue"));
+  // Framing the host does not read is refused: no Transfer-Encoding in HTTP/1.0, one Host.
+  check(message.version() == 11 || coding.empty());
+  check(message.count(http::field::host) <= 1);
+  check(message.version() == 10 || message.count(http::field::host) == 1);
   check(message.version() == 10 || message.version() == 11);
 }
 
@@ -176,9 +184,12 @@ void check_limit_is_exceeded(unsigned status, std::string_view request,
   const std::size_t header_size =
       header_end == std::string_view::npos ? request.size() : header_end + 4;
   if (status == 431) {
-    // A header section that has not ended by the limit is over it.
-    check(header_end == std::string_view::npos ? header_size >= limits.max_header_bytes()
-                                               : header_size > limits.max_header_bytes());
+    // A header section that has not ended by the limit is over it; or a chunked
+    // body's trailer section is, and then what arrived of the body is longer too.
+    check(header_end == std::string_view::npos
+              ? header_size >= limits.max_header_bytes()
+              : header_size > limits.max_header_bytes() ||
+                    request.size() - header_size > limits.max_header_bytes());
   } else if (status == 414) {
     // The request line did not end within the header limit, or its target is too long.
     const std::size_t line_end = request.find('\n');

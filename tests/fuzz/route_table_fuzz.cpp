@@ -293,7 +293,8 @@ void check_lookup(const fezz::route_table& table, const model& expected, std::st
   check(!found || !allowed.empty());
 }
 
-// Both answer alike for `path`: the same route (by value, each from its own table).
+// Both answer alike for `path`: the same route (by value; copies share storage until
+// one of them is written, so they may point at the same one).
 void check_same_answers(const fezz::route_table& a, const fezz::route_table& b,
                         std::string_view path, std::string_view method) {
   const auto in_a = a.find(path, method);
@@ -301,7 +302,6 @@ void check_same_answers(const fezz::route_table& a, const fezz::route_table& b,
   check(in_a.has_value() == in_b.has_value());
   if (in_a) {
     check(*in_a->matched == *in_b->matched && in_a->params == in_b->params);
-    check(in_a->matched != in_b->matched);
   }
   check(a.allowed_methods(path) == b.allowed_methods(path));
 }
@@ -379,13 +379,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (const auto& [method, path] : lookups) {
         check_same_answers(table, copy, path, method);
       }
-      // The copy is a value of its own: changing it leaves the original as it was.
+      // The copy is a value of its own: changing it leaves the original as it was,
+      // and so does removing from it (which writes the storage they shared).
       model copy_expected = expected;
       copy.add({"GET", "/copy/:only", "f-copy", 5});
       copy_expected.add({"GET", "/copy/:only", "f-copy", 5});
+      if (!copy_expected.routes.empty()) {
+        const fezz::route first = copy_expected.routes.front();
+        check(copy.remove(first.method, first.pattern));
+        copy_expected.erase(0);
+      }
       check_equal(copy, copy_expected);
       check_lookup(copy, copy_expected, "/copy/1", "GET");
       check_lookup(table, expected, "/copy/1", "GET");
+      check_equal(table, expected);
       const fezz::route_table moved = std::move(copy);
       check_equal(moved, copy_expected);
     } else if (command == "0") {

@@ -63,6 +63,12 @@ class request_reader {
       const bool header_was_done = parser_.is_header_done();
       beast::error_code ec;
       const std::size_t used = in.size() == 0 ? 0 : parser_.put(in.data(), ec);
+      // A chunked body is parsed a step at a time, so the step that ends it holds
+      // just the last chunk's line and the trailer section: bound that before it goes.
+      if (header_was_done && parser_.chunked() && parser_.is_done() &&
+          (rejection_ = check_trailer({static_cast<const char*>(in.data().data()), used}))) {
+        return state::rejected;
+      }
       in.consume(used);
       if (ec && ec != http::error::need_more) {
         rejection_ = classify(ec, in);
@@ -77,7 +83,7 @@ class request_reader {
           if (parser_.chunked()) {
             header_section_ = parser_.get().base();  // see release()
           }
-          parser_.eager(true);
+          parser_.eager(!parser_.chunked());
           if (!parser_.is_done()) {
             return state::header_done;
           }
@@ -297,8 +303,7 @@ class request_reader {
     if (rest.starts_with("\r\n")) {
       rest.remove_prefix(2);  // what ends the previous chunk's data
     }
-    const auto line_end = rest.find("\r\n");
-    if (line_end == std::string_view::npos) {
+    if (rest.find("\r\n") == std::string_view::npos) {
       if (rest.size() > settings_.max_chunk_line_bytes()) {
         return bad_request(
             fmt::format("chunk size line exceeds {} bytes", settings_.max_chunk_line_bytes()));
@@ -306,7 +311,21 @@ class request_reader {
       return std::nullopt;
     }
     // A whole line left unparsed is the last chunk's: its trailer section follows.
-    if (rest.size() - line_end - 2 > settings_.max_header_bytes()) {
+    return check_trailer(rest);
+  }
+
+  // `last` starts with the last chunk's line (after the CRLF that ends the
+  // previous chunk's data, if any); what follows it is the trailer section,
+  // whole or in part, its final CRLF counted. The same measure for a trailer
+  // that is still arriving and one that has ended, so the verdict does not
+  // depend on how the reads fell.
+  std::optional<rejection> check_trailer(std::string_view last) const {
+    if (last.starts_with("\r\n")) {
+      last.remove_prefix(2);
+    }
+    const auto line_end = last.find("\r\n");
+    if (line_end != std::string_view::npos &&
+        last.size() - line_end - 2 > settings_.max_header_bytes()) {
       return header_too_large("trailer section");
     }
     return std::nullopt;
