@@ -73,6 +73,7 @@ TEST_CASE("an invalid entry is refused with a precise one-line reason", "[store_
   CHECK(reason("") == "not JSON (syntax error at byte 1)");
   CHECK(reason("hello\nworld") == "not JSON (syntax error at byte 1)");
   CHECK(reason("[1,2]") == "not a JSON object");
+  CHECK(reason(R"({"id":"a","timeout":1e999})") == "not JSON (a number out of range)");
   CHECK(reason("\"text\"") == "not a JSON object");
   CHECK(reason(R"({"id":7})") == "field 'id' must be a string");
   CHECK(reason(R"({"id":"a","method":["GET"]})") == "field 'method' must be a string");
@@ -94,6 +95,9 @@ TEST_CASE("an invalid entry is refused with a precise one-line reason", "[store_
         "invalid manifest: method must be an upper-case HTTP method token or ANY");
   CHECK(reason(R"({"version":"v1"})") == "invalid manifest: id must not be empty");
   CHECK(reason(R"({"id":"b"})", "a") == "field 'id' is 'b' but the key names 'a'");
+  CHECK(reason(R"({"id":"b\nc"})", "a") == R"(field 'id' is 'b\x0ac' but the key names 'a')");
+  CHECK(reason(R"({"id":")" + std::string(100, 'x') + "\"}", "a") ==
+        "field 'id' is '" + std::string(80, 'x') + "...' but the key names 'a'");
 }
 
 TEST_CASE("to_json refuses text that is not UTF-8", "[store_format]") {

@@ -78,6 +78,32 @@ namespace detail::store_format {
 
 using json = nlohmann::json;
 
+// Text from the store, quoted in a reason: control characters escaped and long text cut,
+// so the reason stays one short line.
+inline std::string printable(std::string_view text) {
+  constexpr std::size_t max_length = 80;
+  std::size_t length = std::min(text.size(), max_length);
+  while (length > 0 && length < text.size() && (text[length] & 0xc0) == 0x80) {
+    --length;  // never cut a UTF-8 sequence in two
+  }
+  std::string out;
+  for (std::size_t i = 0; i < length; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (length < text.size()) {
+    out += "...";
+  }
+  return out;
+}
+
 // Each reader returns an empty string, having set `out` if the field is present, or why
 // the field is wrong.
 inline std::string read_string(const json& object, const char* field, std::string& out) {
@@ -144,7 +170,7 @@ inline std::string read_env(const json& object, std::map<std::string, std::strin
   out.clear();
   for (const auto& [key, value] : it->items()) {
     if (!value.is_string()) {
-      return "field 'env' must be an object of strings ('" + key + "' is not)";
+      return "field 'env' must be an object of strings ('" + printable(key) + "' is not)";
     }
     out.emplace(key, value.get<std::string>());
   }
@@ -157,6 +183,8 @@ inline std::string parse_object(std::string_view text, json& out) {
     out = json::parse(text.begin(), text.end());
   } catch (const json::parse_error& e) {
     return "not JSON (syntax error at byte " + std::to_string(e.byte) + ")";
+  } catch (const json::exception&) {  // out_of_range: a number beyond a double's range
+    return "not JSON (a number out of range)";
   }
   if (!out.is_object()) {
     return "not a JSON object";
@@ -212,8 +240,8 @@ inline parse_result<function_entry> parse_function_entry(std::string_view text,
     }
   }
   if (!key_id.empty() && m.id != key_id) {
-    return result::failure("field 'id' is '" + m.id + "' but the key names '" +
-                           std::string(key_id) + "'");
+    return result::failure("field 'id' is '" + sf::printable(m.id) + "' but the key names '" +
+                           sf::printable(key_id) + "'");
   }
   if (const auto problem = manifest_problem(m); !problem.empty()) {
     return result::failure("invalid manifest: " + std::string(problem));
