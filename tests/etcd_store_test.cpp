@@ -573,6 +573,8 @@ TEST_CASE("etcd_store: TLS with a client certificate and user/password authentic
   options.password = "s3cret";
 
   SECTION("the right credentials") {
+    captured_log log;
+    options.logger = log.logger;
     fezz::etcd_store store(options);
     recorder events(store);
     store.register_function(make_entry("secret-fn"));
@@ -581,6 +583,7 @@ TEST_CASE("etcd_store: TLS with a client certificate and user/password authentic
     std::this_thread::sleep_for(3s);
     store.register_function(make_entry("after-expiry"));
     CHECK(store.get("after-expiry"));
+    CHECK(log.count("logging in again") == 1);
     CHECK(events.summary() == std::vector<std::string>{"added secret-fn", "added after-expiry"});
     store.join({"secure-node", "https://127.0.0.1:1", "serving", "", ""});
     CHECK(store.nodes().size() == 1);

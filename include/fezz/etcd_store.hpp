@@ -78,8 +78,8 @@ class etcd_store final : public function_store {
  public:
   // Starts the store's threads and, unless initial_sync_timeout is zero, waits until the
   // first list is cached and the watch is on. Throws store_error if etcd cannot be reached
-  // in time, std::invalid_argument
-  // for bad options and std::runtime_error for TLS files that cannot be loaded.
+  // in time, std::invalid_argument for bad options and std::runtime_error for TLS files
+  // that cannot be loaded.
   explicit etcd_store(etcd_options options)
       : options_(normalized(std::move(options))),
         logger_(options_.logger),
@@ -790,6 +790,7 @@ class etcd_store final : public function_store {
 
   void apply_events(const std::vector<etcd::watch_event>& events) {
     std::lock_guard lock(mutex_);
+    last_event_ = std::chrono::steady_clock::now();
     std::int64_t highest = revision_;
     for (const auto& event : events) {
       const auto revision = event.kv.mod_revision;
