@@ -14,7 +14,7 @@
 
 namespace {
 
-constexpr std::size_t max_line = 1024;  // small, so inputs reach it
+constexpr std::size_t max_line = 256;  // small, so inputs reach it
 
 void require(bool condition) {
   if (!condition) {
