@@ -626,3 +626,30 @@ TEST_CASE("etcd_store: an unreachable etcd at start", "[etcd]") {
   CHECK_FALSE(store.status().connected);
   CHECK_THROWS_AS(store.register_function(make_entry("x")), fezz::store_error);
 }
+
+TEST_CASE("etcd endpoints are parsed with their scheme", "[etcd]") {
+  const auto plain = fezz::etcd::parse_endpoint("127.0.0.1:2379", false);
+  CHECK(plain.host == "127.0.0.1");
+  CHECK(plain.port == "2379");
+  CHECK_FALSE(plain.tls);
+  CHECK(plain.to_string() == "http://127.0.0.1:2379");
+  CHECK(fezz::etcd::parse_endpoint("127.0.0.1:2379", true).tls);  // a CA file given
+  const auto secure = fezz::etcd::parse_endpoint("https://etcd.example:2379/", false);
+  CHECK(secure.tls);
+  CHECK(secure.host == "etcd.example");
+  CHECK_FALSE(fezz::etcd::parse_endpoint("http://10.0.0.1:1", true).tls);
+  const auto v6 = fezz::etcd::parse_endpoint("[::1]:2379", false);
+  CHECK(v6.host == "::1");
+  CHECK(v6.to_string() == "http://[::1]:2379");
+  CHECK_THROWS_AS(fezz::etcd::parse_endpoint("no-port", false), std::invalid_argument);
+  CHECK_THROWS_AS(fezz::etcd::parse_endpoint("host:", false), std::invalid_argument);
+  CHECK_THROWS_AS(fezz::etcd::parse_endpoint("host:12x", false), std::invalid_argument);
+  CHECK_THROWS_AS(fezz::etcd::parse_endpoint("[::1]2379", false), std::invalid_argument);
+
+  fezz::etcd_options mixed;
+  mixed.endpoints = {"http://127.0.0.1:1", "https://127.0.0.1:2"};
+  CHECK_THROWS_AS(fezz::etcd_store(mixed), std::invalid_argument);
+  fezz::etcd_options none;
+  none.endpoints.clear();
+  CHECK_THROWS_AS(fezz::etcd_store(none), std::invalid_argument);
+}

@@ -670,6 +670,9 @@ class etcd_store final : public function_store {
     bool was_connected = false;
     {
       std::lock_guard lock(mutex_);
+      if (stopping_) {
+        return;  // the store closed the connection itself
+      }
       was_connected = connected_;
       connected_ = false;
       last_error_ = text;

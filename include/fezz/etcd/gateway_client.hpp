@@ -83,6 +83,7 @@ inline endpoint parse_endpoint(std::string_view text, bool tls_by_default) {
     result.tls = true;
     text.remove_prefix(8);
   } else if (text.starts_with("http://")) {
+    result.tls = false;  // explicit, whatever the default
     text.remove_prefix(7);
   }
   while (!text.empty() && text.back() == '/') {
