@@ -941,6 +941,7 @@ class etcd_store final : public function_store {
         std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease_ttl) / 3;
     const auto retry = std::max(period / 3, std::chrono::milliseconds(200));
     auto delay = period;
+    bool failing = false;
     while (!stopping() && membership_ == membership) {
       keepalive_timer_.expires_after(delay);
       auto [waited] = co_await keepalive_timer_.async_wait(etcd::detail::nothrow_awaitable);
@@ -955,11 +956,15 @@ class etcd_store final : public function_store {
         break;
       }
       if (etcd::failed(answer)) {
-        logger_->warn("etcd_store: keeping lease {} alive failed: {}", lease,
-                      one_line(std::get<1>(answer).message));
+        // Once per outage at warn level, then quietly: etcd may stay away a while.
+        logger_->log(failing ? spdlog::level::debug : spdlog::level::warn,
+                     "etcd_store: keeping lease {} alive failed: {}", lease,
+                     one_line(std::get<1>(answer).message));
+        failing = true;
         delay = retry;  // the lease may still be saved: try again sooner
         continue;
       }
+      failing = false;
       delay = period;
       if (std::get<0>(answer).ttl > 0 || lease != lease_) {
         continue;
