@@ -215,6 +215,8 @@ TEST_CASE("both error shapes are read, and malformed input is named", "[etcd][ga
       R"({"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}})"));
   CHECK(no_leader.message == "etcdserver: no leader");
 
+  CHECK(error_of(etcd::parse_watch_response(R"({"error":{"grpc_code":14,"http_code":503}})"))
+            .message == "etcd answered an error with code 14");  // found by the fuzzer
   CHECK(error_of(etcd::parse_range_response("404 page not found")).malformed);
   CHECK(error_of(etcd::parse_range_response("[]")).malformed);
   CHECK(error_of(etcd::parse_range_response(R"({"kvs":[{"key":"not base64!"}]})")).malformed);

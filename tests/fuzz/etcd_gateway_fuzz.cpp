@@ -1,7 +1,7 @@
 // Fuzzes what etcd_store reads from the network: the watch stream's line splitter, fed the
-// input in slices of pseudo-random sizes, and the response parsers on each line. Checks
-// that slicing never changes the lines, that the splitter never holds more than its limit
-// allows, and that base64 round-trips.
+// input whole and in slices of pseudo-random sizes, and every response reader on each
+// line. Checks that slicing never changes the lines, that the splitter never holds more
+// than its limit allows, and that base64 round-trips.
 
 #include <fezz/etcd/gateway_messages.hpp>
 
@@ -14,6 +14,8 @@
 
 namespace {
 
+namespace etcd = fezz::etcd;
+
 constexpr std::size_t max_line = 256;  // small, so inputs reach it
 
 void require(bool condition) {
@@ -22,74 +24,39 @@ void require(bool condition) {
   }
 }
 
-// The watch parser on every line, and one other parser chosen by `selector`.
-void parse_line(std::string_view line, std::uint32_t selector) {
-  namespace etcd = fezz::etcd;
-  auto watch = etcd::parse_watch_response(line);
-  if (!etcd::failed(watch)) {
-    const auto& message = std::get<0>(watch);
-    for (const auto& event : message.events) {
-      require(event.type == etcd::watch_event::kind::put ||
-              event.type == etcd::watch_event::kind::remove);
+// One JSON parse, then every reader on the object.
+void parse_line(std::string_view line) {
+  auto parsed = etcd::detail::parse_body(line);
+  if (!etcd::failed(parsed)) {
+    const auto& object = std::get<0>(parsed);
+    etcd::watch_response watch;
+    if (etcd::detail::read_watch_response(object, watch)) {
+      for (const auto& event : watch.events) {
+        require(event.type == etcd::watch_event::kind::put ||
+                event.type == etcd::watch_event::kind::remove);
+      }
+      (void)watch.is_progress();
     }
-    (void)message.is_progress();
-  }
-  switch (selector % 6) {
-    case 0:
-      (void)etcd::parse_range_response(line);
-      break;
-    case 1:
-      (void)etcd::parse_txn_response(line);
-      break;
-    case 2:
-      (void)etcd::parse_delete_response(line);
-      break;
-    case 3:
-      (void)etcd::parse_lease_response(line);
-      break;
-    case 4:
-      (void)etcd::parse_auth_response(line);
-      break;
-    default:
-      (void)etcd::parse_empty_response(line);
-      break;
+    etcd::range_response range;
+    (void)etcd::detail::read_range_response(object, range);
+    etcd::txn_response txn;
+    (void)etcd::detail::read_txn_response(object, txn);
+    etcd::delete_response deleted;
+    (void)etcd::detail::read_delete_response(object, deleted);
+    etcd::lease_response lease;
+    (void)etcd::detail::read_lease_response(object, lease);
+    etcd::auth_response auth;
+    (void)etcd::detail::read_auth_response(object, auth);
+    etcd::empty_response empty;
+    (void)etcd::detail::read_empty_response(object, empty);
+  } else {
+    require(!std::get<1>(parsed).message.empty());
   }
 
-  const auto decoded = etcd::base64_decode(line);
-  if (decoded) {
+  if (const auto decoded = etcd::base64_decode(line)) {
     require(etcd::base64_decode(etcd::base64_encode(*decoded)) == *decoded);
   }
-  require(etcd::base64_decode(etcd::base64_encode(line)) == std::string(line));
-  const auto end = etcd::prefix_range_end(line);
-  require(!end.empty());
-}
-
-// Splits `data` fed in slices whose sizes come from `seed` (0: one slice).
-std::vector<std::string> split(std::string_view data, std::uint32_t seed, bool& overflowed) {
-  fezz::etcd::line_splitter splitter(max_line);
-  std::vector<std::string> lines;
-  std::minstd_rand random(seed);
-  std::size_t at = 0;
-  overflowed = false;
-  while (at < data.size() && !overflowed) {
-    const std::size_t size = seed == 0 ? data.size() : 1 + random() % 97;
-    const auto slice = data.substr(at, size);
-    at += slice.size();
-    overflowed = !splitter.feed(slice);
-    while (auto line = splitter.next()) {
-      require(line->size() <= max_line);
-      lines.emplace_back(*line);
-    }
-    overflowed = overflowed || splitter.overflowed();
-    require(overflowed || splitter.pending() <= max_line);
-  }
-  if (!overflowed) {
-    if (auto last = splitter.finish()) {
-      lines.emplace_back(*last);
-    }
-    require(splitter.pending() == 0);
-  }
-  return lines;
+  require(!etcd::prefix_range_end(line).empty());
 }
 
 }  // namespace
@@ -101,19 +68,51 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint32_t seed = data[0] + 1u;
   const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
 
-  bool whole_overflowed = false;
-  bool sliced_overflowed = false;
-  const auto whole = split(input, 0, whole_overflowed);
-  const auto sliced = split(input, seed, sliced_overflowed);
-  require(whole_overflowed == sliced_overflowed);
-  if (!whole_overflowed) {
-    require(whole == sliced);
+  // Whole: one feed, so the views stay valid.
+  etcd::line_splitter whole(max_line);
+  const bool whole_fits = whole.feed(input);
+  std::vector<std::string_view> lines;
+  while (auto line = whole.next()) {
+    lines.push_back(*line);
   }
-  for (const auto& line : sliced) {
-    parse_line(line, seed);
+  const bool whole_ok = whole_fits && !whole.overflowed();
+  if (whole_ok) {
+    if (auto last = whole.finish()) {
+      lines.push_back(*last);
+    }
   }
-  if (sliced.empty()) {
-    parse_line(input, seed);  // a unary body has no newline
+
+  // Sliced: the same lines, in order, whatever the slices.
+  etcd::line_splitter sliced(max_line);
+  std::minstd_rand random(seed);
+  std::size_t at = 0;
+  std::size_t index = 0;
+  bool sliced_ok = true;
+  while (at < input.size() && sliced_ok) {
+    const auto slice = input.substr(at, 1 + random() % 97);
+    at += slice.size();
+    sliced_ok = sliced.feed(slice);
+    while (auto line = sliced.next()) {
+      require(line->size() <= max_line);
+      require(index < lines.size() && *line == lines[index]);
+      ++index;
+      parse_line(*line);
+    }
+    sliced_ok = sliced_ok && !sliced.overflowed();
+    require(!sliced_ok || sliced.pending() <= max_line);
+  }
+  require(sliced_ok == whole_ok);
+  if (sliced_ok) {
+    if (auto last = sliced.finish()) {
+      require(index < lines.size() && *last == lines[index]);
+      ++index;
+      parse_line(*last);
+    }
+    require(index == lines.size());
+    require(sliced.pending() == 0);
+  }
+  if (lines.empty()) {
+    parse_line(input);  // a unary body has no newline
   }
   return 0;
 }

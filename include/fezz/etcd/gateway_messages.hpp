@@ -492,6 +492,9 @@ inline std::optional<gateway_error> find_error(const json& object) {
     return malformed("an error with an impossible code");
   }
   error.code = static_cast<int>(code);
+  if (error.message.empty()) {  // never an empty reason in a log line
+    error.message = "etcd answered an error with code " + std::to_string(code);
+  }
   return error;
 }
 
@@ -534,123 +537,138 @@ gateway_result<T> parse_with(std::string_view body, const char* what, Reader rea
 
 }  // namespace detail
 
+namespace detail {
+
+// Readers of a parsed message's object (inside "result" for a stream): false if it does
+// not have the shape etcd gives it.
+
+inline bool read_range_response(const json& o, range_response& r) {
+  return read_header_revision(o, r.revision) && read_kvs(o, "kvs", r.kvs) &&
+         read_bool(o, "more", r.more) && read_int64(o, "count", r.count);
+}
+
+inline bool read_txn_response(const json& o, txn_response& r) {
+  if (!read_header_revision(o, r.revision) || !read_bool(o, "succeeded", r.succeeded)) {
+    return false;
+  }
+  const auto responses = o.find("responses");
+  if (responses == o.end() || responses->is_null()) {
+    return true;
+  }
+  if (!responses->is_array()) {
+    return false;
+  }
+  for (const auto& item : *responses) {
+    if (!item.is_object()) {
+      return false;
+    }
+    if (auto range = item.find("response_range"); range != item.end()) {
+      if (!range->is_object() || !read_kvs(*range, "kvs", r.kvs)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+inline bool read_delete_response(const json& o, delete_response& r) {
+  return read_header_revision(o, r.revision) && read_int64(o, "deleted", r.deleted) &&
+         read_kvs(o, "prev_kvs", r.prev_kvs);
+}
+
+inline bool read_lease_response(const json& o, lease_response& r) {
+  return read_header_revision(o, r.revision) && read_int64(o, "ID", r.id) &&
+         read_int64(o, "TTL", r.ttl);
+}
+
+inline bool read_empty_response(const json& o, empty_response& r) {
+  return read_header_revision(o, r.revision);
+}
+
+inline bool read_auth_response(const json& o, auth_response& r) {
+  const auto it = o.find("token");
+  if (it == o.end() || !it->is_string()) {
+    return false;
+  }
+  r.token = it->get<std::string>();
+  return !r.token.empty();
+}
+
+inline bool read_watch_response(const json& o, watch_response& r) {
+  if (!read_header_revision(o, r.revision) || !read_int64(o, "watch_id", r.watch_id) ||
+      !read_bool(o, "created", r.created) || !read_bool(o, "canceled", r.canceled) ||
+      !read_int64(o, "compact_revision", r.compact_revision)) {
+    return false;
+  }
+  if (auto reason = o.find("cancel_reason"); reason != o.end() && reason->is_string()) {
+    r.cancel_reason = reason->get<std::string>();
+  }
+  const auto events = o.find("events");
+  if (events == o.end() || events->is_null()) {
+    return true;
+  }
+  if (!events->is_array()) {
+    return false;
+  }
+  for (const auto& item : *events) {
+    if (!item.is_object()) {
+      return false;
+    }
+    watch_event event;
+    if (auto type = item.find("type"); type != item.end() && !type->is_null()) {
+      if (!type->is_string()) {
+        return false;
+      }
+      const auto& name = type->get_ref<const std::string&>();
+      if (name == "DELETE") {
+        event.type = watch_event::kind::remove;
+      } else if (name != "PUT") {
+        return false;
+      }
+    }
+    const auto kv = item.find("kv");
+    if (kv == item.end() || !read_kv(*kv, event.kv)) {
+      return false;
+    }
+    if (auto prev = item.find("prev_kv"); prev != item.end() && !prev->is_null()) {
+      event.prev_kv.emplace();
+      if (!read_kv(*prev, *event.prev_kv)) {
+        return false;
+      }
+    }
+    r.events.push_back(std::move(event));
+  }
+  return true;
+}
+
+}  // namespace detail
+
 inline gateway_result<range_response> parse_range_response(std::string_view body) {
-  return detail::parse_with<range_response>(body, "range", [](const json& o, range_response& r) {
-    return detail::read_header_revision(o, r.revision) && detail::read_kvs(o, "kvs", r.kvs) &&
-           detail::read_bool(o, "more", r.more) && detail::read_int64(o, "count", r.count);
-  });
+  return detail::parse_with<range_response>(body, "range", detail::read_range_response);
 }
 
 inline gateway_result<txn_response> parse_txn_response(std::string_view body) {
-  return detail::parse_with<txn_response>(body, "txn", [](const json& o, txn_response& r) {
-    if (!detail::read_header_revision(o, r.revision) ||
-        !detail::read_bool(o, "succeeded", r.succeeded)) {
-      return false;
-    }
-    const auto responses = o.find("responses");
-    if (responses == o.end() || responses->is_null()) {
-      return true;
-    }
-    if (!responses->is_array()) {
-      return false;
-    }
-    for (const auto& item : *responses) {
-      if (!item.is_object()) {
-        return false;
-      }
-      if (auto range = item.find("response_range"); range != item.end()) {
-        if (!range->is_object() || !detail::read_kvs(*range, "kvs", r.kvs)) {
-          return false;
-        }
-      }
-    }
-    return true;
-  });
+  return detail::parse_with<txn_response>(body, "txn", detail::read_txn_response);
 }
 
 inline gateway_result<delete_response> parse_delete_response(std::string_view body) {
-  return detail::parse_with<delete_response>(body, "deleterange",
-                                             [](const json& o, delete_response& r) {
-                                               return detail::read_header_revision(o, r.revision) &&
-                                                      detail::read_int64(o, "deleted", r.deleted) &&
-                                                      detail::read_kvs(o, "prev_kvs", r.prev_kvs);
-                                             });
+  return detail::parse_with<delete_response>(body, "deleterange", detail::read_delete_response);
 }
 
 inline gateway_result<lease_response> parse_lease_response(std::string_view body) {
-  return detail::parse_with<lease_response>(body, "lease", [](const json& o, lease_response& r) {
-    return detail::read_header_revision(o, r.revision) && detail::read_int64(o, "ID", r.id) &&
-           detail::read_int64(o, "TTL", r.ttl);
-  });
+  return detail::parse_with<lease_response>(body, "lease", detail::read_lease_response);
 }
 
 inline gateway_result<empty_response> parse_empty_response(std::string_view body) {
-  return detail::parse_with<empty_response>(body, "etcd", [](const json& o, empty_response& r) {
-    return detail::read_header_revision(o, r.revision);
-  });
+  return detail::parse_with<empty_response>(body, "etcd", detail::read_empty_response);
 }
 
 inline gateway_result<auth_response> parse_auth_response(std::string_view body) {
-  return detail::parse_with<auth_response>(body, "authenticate",
-                                           [](const json& o, auth_response& r) {
-                                             const auto it = o.find("token");
-                                             if (it == o.end() || !it->is_string()) {
-                                               return false;
-                                             }
-                                             r.token = it->get<std::string>();
-                                             return !r.token.empty();
-                                           });
+  return detail::parse_with<auth_response>(body, "authenticate", detail::read_auth_response);
 }
 
 inline gateway_result<watch_response> parse_watch_response(std::string_view line) {
-  return detail::parse_with<watch_response>(line, "watch", [](const json& o, watch_response& r) {
-    if (!detail::read_header_revision(o, r.revision) ||
-        !detail::read_int64(o, "watch_id", r.watch_id) ||
-        !detail::read_bool(o, "created", r.created) ||
-        !detail::read_bool(o, "canceled", r.canceled) ||
-        !detail::read_int64(o, "compact_revision", r.compact_revision)) {
-      return false;
-    }
-    if (auto reason = o.find("cancel_reason"); reason != o.end() && reason->is_string()) {
-      r.cancel_reason = reason->get<std::string>();
-    }
-    const auto events = o.find("events");
-    if (events == o.end() || events->is_null()) {
-      return true;
-    }
-    if (!events->is_array()) {
-      return false;
-    }
-    for (const auto& item : *events) {
-      if (!item.is_object()) {
-        return false;
-      }
-      watch_event event;
-      if (auto type = item.find("type"); type != item.end() && !type->is_null()) {
-        if (!type->is_string()) {
-          return false;
-        }
-        const auto& name = type->get_ref<const std::string&>();
-        if (name == "DELETE") {
-          event.type = watch_event::kind::remove;
-        } else if (name != "PUT") {
-          return false;
-        }
-      }
-      const auto kv = item.find("kv");
-      if (kv == item.end() || !detail::read_kv(*kv, event.kv)) {
-        return false;
-      }
-      if (auto prev = item.find("prev_kv"); prev != item.end() && !prev->is_null()) {
-        event.prev_kv.emplace();
-        if (!detail::read_kv(*prev, *event.prev_kv)) {
-          return false;
-        }
-      }
-      r.events.push_back(std::move(event));
-    }
-    return true;
-  });
+  return detail::parse_with<watch_response>(line, "watch", detail::read_watch_response);
 }
 
 // ---------------------------------------------------------------------------------------
