@@ -563,6 +563,8 @@ TEST_CASE("memory_store holds one node membership and refuses a duplicate name",
   store.set_node_state("draining");
   REQUIRE(store.nodes().size() == 1);
   CHECK(store.nodes()[0].state == "draining");
+  CHECK_THROWS_WITH(store.set_node_state("asleep"), Catch::Matchers::Contains("'asleep'"));
+  CHECK(store.nodes()[0].state == "draining");
 
   store.leave();
   CHECK(store.nodes().empty());

@@ -87,6 +87,7 @@ class memory_store final : public function_store {
   // One membership per store object, like a host's connection to etcd; the node table is
   // the store's, so every memory_store is a cluster of its own.
   void join(node_record node) override {
+    check_state(node.state);
     std::lock_guard lock(mutex_);
     if (nodes_.contains(node.name)) {
       throw store_error("cannot join as node '" + node.name + "': a live node of that name exists");
@@ -100,6 +101,7 @@ class memory_store final : public function_store {
   }
 
   void set_node_state(std::string_view state) override {
+    check_state(state);
     std::lock_guard lock(mutex_);
     auto it = nodes_.find(joined_);
     if (joined_.empty() || it == nodes_.end()) {
@@ -147,6 +149,13 @@ class memory_store final : public function_store {
   static void check_manifest(const function_entry& entry) {
     if (const auto problem = manifest_problem(entry.manifest); !problem.empty()) {
       throw store_error("cannot register function '" + entry.id() + "': " + std::string(problem));
+    }
+  }
+
+  static void check_state(std::string_view state) {
+    if (state != "serving" && state != "draining") {
+      throw store_error("node state must be \"serving\" or \"draining\", not '" +
+                        std::string(state) + "'");
     }
   }
 
