@@ -470,3 +470,122 @@ TEST_CASE("memory_store under concurrent changes: each watcher sees each change 
   REQUIRE(last_shared != nullptr);
   CHECK(store.get("shared") == *last_shared);
 }
+
+TEST_CASE("memory_store numbers its changes with one store-wide revision", "[memory_store]") {
+  fezz::memory_store store;
+  CHECK(store.status().revision == 0);
+  recorder log(store);
+
+  store.register_function(make_entry("a"));
+  store.register_function(make_entry("b"));
+  CHECK(store.get("a")->revision == 1);
+  CHECK(store.get("b")->revision == 2);
+
+  store.register_function(make_entry("a"));  // equal: no change, no new revision
+  CHECK(store.get("a")->revision == 1);
+  store.register_function(make_entry("a", "v2"));
+  CHECK(store.get("a")->revision == 3);
+  CHECK(store.list().front().revision == 3);
+
+  CHECK(store.remove("b"));
+  REQUIRE(log.events.size() == 4);
+  CHECK(log.events[0].entry.revision == 1);
+  CHECK(log.events[2].entry.revision == 3);
+  CHECK(log.events[3].type == kind::removed);
+  CHECK(log.events[3].entry.revision == 4);  // a removal is a change too
+  CHECK(store.status().revision == 4);
+}
+
+TEST_CASE("function_entry equality compares content, not revision", "[memory_store]") {
+  auto a = make_entry("fn");
+  auto b = make_entry("fn");
+  b.revision = 42;
+  CHECK(a == b);
+  b.with_env("K", "V");
+  CHECK(a != b);
+}
+
+TEST_CASE("memory_store creates only if absent", "[memory_store]") {
+  fezz::memory_store store;
+  recorder log(store);
+  CHECK(store.create(make_entry("fn", "v1")));
+  CHECK_FALSE(store.create(make_entry("fn", "v2")));
+  CHECK(store.get("fn")->manifest.version == "v1");
+  CHECK(log.summary() == std::vector<std::string>{"added fn"});
+
+  auto bad = make_entry("bad");
+  bad.manifest.path = "x";
+  CHECK_THROWS_AS(store.create(bad), fezz::store_error);
+  CHECK_FALSE(store.get("bad"));
+}
+
+TEST_CASE("memory_store compare_and_swap writes only over the expected revision",
+          "[memory_store]") {
+  fezz::memory_store store;
+  CHECK_FALSE(store.compare_and_swap(make_entry("fn"), 0));  // absent
+  CHECK_FALSE(store.get("fn"));
+
+  store.register_function(make_entry("fn", "v1"));
+  const auto read = *store.get("fn");
+  store.register_function(make_entry("fn", "v2"));  // another writer got there first
+
+  recorder log(store);
+  CHECK_FALSE(store.compare_and_swap(make_entry("fn", "v3"), read.revision));
+  CHECK(store.get("fn")->manifest.version == "v2");
+  CHECK(log.events.empty());
+
+  const auto current = *store.get("fn");
+  CHECK(store.compare_and_swap(make_entry("fn", "v3"), current.revision));
+  CHECK(store.get("fn")->manifest.version == "v3");
+  CHECK(store.get("fn")->revision > current.revision);
+  CHECK(log.summary() == std::vector<std::string>{"updated fn"});
+
+  auto bad = make_entry("fn");
+  bad.manifest.timeout = 0s;
+  CHECK_THROWS_AS(store.compare_and_swap(bad, store.get("fn")->revision), fezz::store_error);
+}
+
+TEST_CASE("memory_store holds one node membership and refuses a duplicate name", "[memory_store]") {
+  fezz::memory_store store;
+  CHECK(store.nodes().empty());
+  CHECK_THROWS_AS(store.set_node_state("draining"), fezz::store_error);
+  store.leave();  // not joined: nothing to do
+
+  const fezz::node_record node{"node-1", "http://127.0.0.1:8080", "serving", "2026-12-01T21:30:00Z",
+                               "0.1.0"};
+  store.join(node);
+  CHECK(store.nodes() == std::vector<fezz::node_record>{node});
+  CHECK_THROWS_WITH(store.join(node), Catch::Matchers::Contains("'node-1'") &&
+                                          Catch::Matchers::Contains("live node of that name"));
+  CHECK_THROWS_WITH(store.join({"node-2", "", "serving", "", ""}),
+                    Catch::Matchers::Contains("already joined as 'node-1'"));
+
+  store.set_node_state("draining");
+  REQUIRE(store.nodes().size() == 1);
+  CHECK(store.nodes()[0].state == "draining");
+  CHECK_THROWS_WITH(store.set_node_state("asleep"), Catch::Matchers::Contains("'asleep'"));
+  CHECK(store.nodes()[0].state == "draining");
+
+  store.leave();
+  CHECK(store.nodes().empty());
+  store.join({"node-2", "", "serving", "", ""});  // after leaving, joining again works
+  CHECK(store.nodes().at(0).name == "node-2");
+}
+
+TEST_CASE("memory_store reports its status", "[memory_store]") {
+  fezz::memory_store store;
+  auto status = store.status();
+  CHECK(status.kind == "memory");
+  CHECK(status.connected);
+  CHECK(status.endpoints.empty());
+  CHECK(status.seconds_since_last_event < 0);
+  CHECK(status.invalid_entries == 0);
+
+  store.register_function(make_entry("a"));
+  status = store.status();
+  CHECK(status.revision == 1);
+  CHECK(status.seconds_since_last_event >= 0);
+  CHECK(status.seconds_since_last_event < 60);
+  CHECK(status.reconnects == 0);
+  CHECK(status.resyncs == 0);
+}

@@ -2,12 +2,14 @@
 
 // The control plane's view of the functions: `function_entry` (a manifest plus where and
 // how it runs), the `store_event`s a store emits, and `function_store`, the interface
-// every control-plane store implements (memory_store now; etcd or Consul later).
+// every control-plane store implements (memory_store, etcd_store), with the node
+// membership (`node_record`) and health (`store_status`) a store reports.
 
 #include <fezz/env_map.hpp>
 #include <fezz/manifest.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -22,6 +24,10 @@ struct function_entry {
   owned_manifest manifest;
   std::vector<std::string> nodes;  // empty: served by every node
   env_map env;                     // per-function environment
+  // The store's revision of this entry's last change (etcd's mod_revision), set by the store
+  // on get, list and events; 0 for an entry not read from a store. Writes ignore it, and
+  // equality does not compare it: two entries are equal when their content is.
+  std::int64_t revision = 0;
 
   function_entry() = default;
   explicit function_entry(owned_manifest m) : manifest(std::move(m)) {}
@@ -51,7 +57,9 @@ struct function_entry {
 
   const std::string& id() const { return manifest.id; }
 
-  friend bool operator==(const function_entry&, const function_entry&) = default;
+  friend bool operator==(const function_entry& a, const function_entry& b) {
+    return a.manifest == b.manifest && a.nodes == b.nodes && a.env == b.env;
+  }
 };
 
 struct store_event {
@@ -77,6 +85,29 @@ constexpr std::string_view to_string(store_event::kind k) noexcept {
 class store_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// One host's membership in the cluster, as the store holds it while the host runs.
+struct node_record {
+  std::string name;               // the node's name, unique among live nodes
+  std::string address;            // where the node serves, e.g. "http://127.0.0.1:8080"
+  std::string state = "serving";  // "serving" or "draining"
+  std::string started;            // when the node started, RFC 3339 UTC ("2026-12-01T21:30:00Z")
+  std::string fezz_version;       // the Fezz version the node runs
+
+  friend bool operator==(const node_record&, const node_record&) = default;
+};
+
+// What a store says about its own health, for /_metrics and operators.
+struct store_status {
+  std::string kind;                      // "memory" or "etcd"
+  std::vector<std::string> endpoints;    // where the store's data lives; empty for memory
+  bool connected = false;                // the store is following its backend right now
+  std::int64_t revision = 0;             // the last revision the store has applied
+  double seconds_since_last_event = -1;  // negative if no change has been seen yet
+  std::uint64_t reconnects = 0;          // connections to the backend re-established
+  std::uint64_t resyncs = 0;             // full re-lists after a gap (compaction)
+  std::uint64_t invalid_entries = 0;     // entries skipped as invalid, each counted once
 };
 
 // RAII handle for a watch: destroying it, or reset(), unsubscribes. Once reset() returns the
@@ -130,6 +161,26 @@ class function_store {
 
   // Removes the entry and emits removed; false if there was none.
   virtual bool remove(std::string_view id) = 0;
+
+  // Adds the entry only if no entry has its id: false, changing nothing, if one has.
+  // Throws store_error like register_function.
+  virtual bool create(function_entry entry) = 0;
+
+  // Replaces the entry only if the stored one's revision is `expected_revision` (as read
+  // with get or list): false, changing nothing, if it has changed since or is absent.
+  // Throws store_error like register_function.
+  virtual bool compare_and_swap(function_entry entry, std::int64_t expected_revision) = 0;
+
+  // Node membership: a store holds at most one node of its own. join registers it and
+  // throws store_error if a live node of that name exists (or this store already joined);
+  // set_node_state changes its state ("serving" or "draining"); leave ends the
+  // membership (a no-op if not joined). nodes() lists every live node, sorted by name.
+  virtual void join(node_record node) = 0;
+  virtual void set_node_state(std::string_view state) = 0;
+  virtual void leave() = 0;
+  virtual std::vector<node_record> nodes() const = 0;
+
+  virtual store_status status() const = 0;
 
   // Calls `callback` for every later change, in the order of the changes, never
   // concurrently with itself or other callbacks of this store. A change made outside a

@@ -2,128 +2,21 @@
 
 // memory_store: the in-memory, thread-safe function_store that Fezz uses by default.
 
+#include <fezz/detail/watch_hub.hpp>
 #include <fezz/function_store.hpp>
 
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
 namespace fezz {
-
-namespace detail {
-
-// Delivers a store's events to its watchers, one event at a time and in order, without
-// holding any lock while a callback runs. Shared with subscriptions through a weak_ptr, so
-// a subscription may outlive its store.
-class watch_hub {
- public:
-  using watch_callback = function_store::watch_callback;
-
-  // Queues an event and returns its sequence number. The store calls this while holding
-  // its own lock, so the queue order is the order of the changes.
-  std::uint64_t publish(store_event event) {
-    std::lock_guard lock(mutex_);
-    pending_.push_back({++last_sequence_, std::move(event)});
-    return last_sequence_;
-  }
-
-  // Delivers queued events until the one numbered `sequence` has been delivered. The
-  // thread that finds delivery idle drains the whole queue; others wait for it. A change
-  // made inside a callback is left in the queue for the loop that is running it.
-  void deliver_through(std::uint64_t sequence) {
-    const auto self = std::this_thread::get_id();
-    std::unique_lock lock(mutex_);
-    if (deliverer_ == self) {
-      return;
-    }
-    changed_.wait(lock, [&] { return delivered_ >= sequence || deliverer_ == std::thread::id{}; });
-    if (delivered_ >= sequence) {
-      return;
-    }
-    deliverer_ = self;
-    while (!pending_.empty()) {
-      auto [event_sequence, event] = std::move(pending_.front());
-      pending_.pop_front();
-      // Watchers are ordered by id, and a later id never starts at an earlier sequence,
-      // so the first watcher that started after this event ends the loop.
-      auto it = watchers_.begin();
-      while (it != watchers_.end() && it->second.first_sequence <= event_sequence) {
-        const std::uint64_t watcher_id = it->first;
-        auto callback = it->second.callback;
-        running_ = watcher_id;
-        lock.unlock();
-        invoke(*callback, event);
-        callback.reset();  // if it unsubscribed meanwhile, it is destroyed here, unlocked
-        lock.lock();
-        running_ = 0;
-        changed_.notify_all();
-        it = watchers_.upper_bound(watcher_id);  // the map may have changed while unlocked
-      }
-      delivered_ = event_sequence;
-      changed_.notify_all();
-    }
-    deliverer_ = {};
-    changed_.notify_all();
-  }
-
-  std::uint64_t add(watch_callback callback) {
-    if (!callback) {
-      throw std::invalid_argument("watch callback must not be empty");
-    }
-    auto shared = std::make_shared<watch_callback>(std::move(callback));
-    std::lock_guard lock(mutex_);
-    watchers_.emplace(++last_watcher_, watcher{last_sequence_ + 1, std::move(shared)});
-    return last_watcher_;
-  }
-
-  // Returns once the callback is not running, unless called from the delivering thread
-  // (from inside this or another callback), where waiting would deadlock.
-  void remove(std::uint64_t id) {
-    std::shared_ptr<watch_callback> doomed;  // destroyed after the lock is released
-    std::unique_lock lock(mutex_);
-    if (auto it = watchers_.find(id); it != watchers_.end()) {
-      doomed = std::move(it->second.callback);
-      watchers_.erase(it);
-    }
-    if (deliverer_ != std::this_thread::get_id()) {
-      changed_.wait(lock, [&] { return running_ != id; });
-    }
-  }
-
- private:
-  struct watcher {
-    std::uint64_t first_sequence;  // the first event this watcher receives
-    std::shared_ptr<watch_callback> callback;
-  };
-
-  // The change is already made when its callbacks run, so there is no caller to report a
-  // throwing callback to; terminating beats leaving delivery stuck for every thread.
-  static void invoke(const watch_callback& callback, const store_event& event) noexcept {
-    callback(event);
-  }
-
-  std::mutex mutex_;
-  std::condition_variable changed_;  // a callback returned or a delivery loop ended
-  std::map<std::uint64_t, watcher> watchers_;
-  std::uint64_t last_watcher_ = 0;
-  std::deque<std::pair<std::uint64_t, store_event>> pending_;
-  std::uint64_t last_sequence_ = 0;  // of the last event queued
-  std::uint64_t delivered_ = 0;      // every event up to this one has been delivered
-  std::thread::id deliverer_;        // the thread running the delivery loop, if any
-  std::uint64_t running_ = 0;        // the watcher whose callback is running, 0 if none
-};
-
-}  // namespace detail
 
 class memory_store final : public function_store {
  public:
@@ -132,21 +25,20 @@ class memory_store final : public function_store {
   memory_store& operator=(const memory_store&) = delete;
 
   void register_function(function_entry entry) override {
-    if (const auto problem = manifest_problem(entry.manifest); !problem.empty()) {
-      throw store_error("cannot register function '" + entry.id() + "': " + std::string(problem));
-    }
-    std::uint64_t sequence = 0;
-    {
-      std::lock_guard lock(mutex_);
-      auto [it, added] = entries_.try_emplace(entry.id());
-      if (!added && it->second == entry) {
-        return;
-      }
-      it->second = std::move(entry);
-      const auto type = added ? store_event::kind::added : store_event::kind::updated;
-      sequence = hub_->publish({type, it->second});
-    }
-    hub_->deliver_through(sequence);
+    check_manifest(entry);
+    write(std::move(entry), [](const function_entry*) { return true; });
+  }
+
+  bool create(function_entry entry) override {
+    check_manifest(entry);
+    return write(std::move(entry), [](const function_entry* stored) { return stored == nullptr; });
+  }
+
+  bool compare_and_swap(function_entry entry, std::int64_t expected_revision) override {
+    check_manifest(entry);
+    return write(std::move(entry), [expected_revision](const function_entry* stored) {
+      return stored != nullptr && stored->revision == expected_revision;
+    });
   }
 
   std::optional<function_entry> get(std::string_view id) const override {
@@ -175,6 +67,7 @@ class memory_store final : public function_store {
       if (it == entries_.end()) {
         return false;
       }
+      it->second.revision = next_revision();
       sequence = hub_->publish({store_event::kind::removed, std::move(it->second)});
       entries_.erase(it);
     }
@@ -191,14 +84,121 @@ class memory_store final : public function_store {
     });
   }
 
+  // One membership per store object, like a host's connection to etcd; the node table is
+  // the store's, so every memory_store is a cluster of its own.
+  void join(node_record node) override {
+    check_state(node.state);
+    std::lock_guard lock(mutex_);
+    if (nodes_.contains(node.name)) {
+      throw store_error("cannot join as node '" + node.name + "': a live node of that name exists");
+    }
+    if (!joined_.empty()) {
+      throw store_error("cannot join as node '" + node.name + "': this store already joined as '" +
+                        joined_ + "'");
+    }
+    joined_ = node.name;
+    nodes_.emplace(node.name, std::move(node));
+  }
+
+  void set_node_state(std::string_view state) override {
+    check_state(state);
+    std::lock_guard lock(mutex_);
+    auto it = nodes_.find(joined_);
+    if (joined_.empty() || it == nodes_.end()) {
+      throw store_error("cannot set the node state: this store has not joined");
+    }
+    it->second.state = std::string(state);
+  }
+
+  void leave() override {
+    std::lock_guard lock(mutex_);
+    if (!joined_.empty()) {
+      nodes_.erase(joined_);
+      joined_.clear();
+    }
+  }
+
+  std::vector<node_record> nodes() const override {
+    std::lock_guard lock(mutex_);
+    std::vector<node_record> result;
+    for (const auto& [name, node] : nodes_) {
+      result.push_back(node);
+    }
+    return result;
+  }
+
+  store_status status() const override {
+    std::lock_guard lock(mutex_);
+    store_status result;
+    result.kind = "memory";
+    result.connected = true;
+    result.revision = revision_;
+    if (revision_ > 0) {
+      result.seconds_since_last_event =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - last_change_).count();
+    }
+    return result;
+  }
+
   std::size_t size() const {
     std::lock_guard lock(mutex_);
     return entries_.size();
   }
 
  private:
-  mutable std::mutex mutex_;  // guards entries_; never held while a callback runs
+  static void check_manifest(const function_entry& entry) {
+    if (const auto problem = manifest_problem(entry.manifest); !problem.empty()) {
+      throw store_error("cannot register function '" + entry.id() + "': " + std::string(problem));
+    }
+  }
+
+  static void check_state(std::string_view state) {
+    if (state != "serving" && state != "draining") {
+      throw store_error("node state must be \"serving\" or \"draining\", not '" +
+                        std::string(state) + "'");
+    }
+  }
+
+  // Under the lock: the revision of a change being made now.
+  std::int64_t next_revision() {
+    last_change_ = std::chrono::steady_clock::now();
+    return ++revision_;
+  }
+
+  // Stores `entry` if `allowed(stored or nullptr)`, emitting added or updated; an entry equal
+  // to the stored one changes nothing. Returns whether `allowed` said yes.
+  template <class Condition>
+  bool write(function_entry entry, Condition allowed) {
+    std::uint64_t sequence = 0;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = entries_.find(entry.id());
+      const bool present = it != entries_.end();
+      if (!allowed(present ? &it->second : nullptr)) {
+        return false;
+      }
+      if (present && it->second == entry) {
+        return true;
+      }
+      entry.revision = next_revision();
+      if (!present) {
+        it = entries_.emplace(entry.id(), std::move(entry)).first;
+      } else {
+        it->second = std::move(entry);
+      }
+      const auto type = present ? store_event::kind::updated : store_event::kind::added;
+      sequence = hub_->publish({type, it->second});
+    }
+    hub_->deliver_through(sequence);
+    return true;
+  }
+
+  mutable std::mutex mutex_;  // guards everything below but hub_; never held in a callback
   std::map<std::string, function_entry, std::less<>> entries_;
+  std::int64_t revision_ = 0;  // one counter for the whole store, like etcd's
+  std::chrono::steady_clock::time_point last_change_;
+  std::map<std::string, node_record, std::less<>> nodes_;
+  std::string joined_;  // the node this store joined as, empty if none
   std::shared_ptr<detail::watch_hub> hub_ = std::make_shared<detail::watch_hub>();
 };
 

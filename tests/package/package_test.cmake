@@ -68,6 +68,8 @@ function(build_and_run_consumer build_dir)
   run("build consumer (${STEP})" "${CMAKE_COMMAND}" --build "${build_dir}" ${config_args})
   run("run consumer (${STEP})" "${build_dir}/bin/fezz_consumer${CMAKE_EXECUTABLE_SUFFIX}")
   message(STATUS "${run_output}")
+  run("run etcd consumer (${STEP})" "${build_dir}/bin/fezz_etcd_consumer${CMAKE_EXECUTABLE_SUFFIX}")
+  message(STATUS "${run_output}")
 endfunction()
 
 if(STEP STREQUAL "install")

@@ -1,0 +1,289 @@
+#pragma once
+
+// The control plane's format in a key-value store such as etcd, shared by etcd_store,
+// fezzctl and any other client:
+//
+//   <prefix>functions/<id>  {"id","version","method","path","timeout","description",
+//                            "nodes":[...],"env":{...}}   (timeout in whole seconds)
+//   <prefix>nodes/<name>    {"address","state","started","fezz_version"}
+//
+// Parsing ignores fields it does not know and fills absent ones with fezz::manifest's
+// defaults, so a later field (max_concurrency is next) joins the object without breaking
+// older readers. Each problem is reported as one line naming the field.
+
+#include <fezz/function_store.hpp>
+#include <fezz/manifest.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace fezz {
+
+inline constexpr std::string_view default_store_prefix = "/fezz/";
+
+inline std::string functions_prefix(std::string_view prefix) {
+  return std::string(prefix) + "functions/";
+}
+inline std::string nodes_prefix(std::string_view prefix) {
+  return std::string(prefix) + "nodes/";
+}
+inline std::string function_key(std::string_view prefix, std::string_view id) {
+  return functions_prefix(prefix) + std::string(id);
+}
+inline std::string node_key(std::string_view prefix, std::string_view name) {
+  return nodes_prefix(prefix) + std::string(name);
+}
+
+// The longest timeout an entry may name: one year keeps deadline arithmetic far from
+// overflow.
+inline constexpr std::int64_t max_timeout_seconds = 365 * 24 * 3600;
+
+// A parsed value, or the one-line reason it could not be parsed.
+template <class T>
+class parse_result {
+ public:
+  parse_result(T value) : state_(std::move(value)) {}  // NOLINT: implicit on purpose
+  static parse_result failure(std::string reason) {
+    return parse_result(problem{std::move(reason)});
+  }
+
+  bool ok() const noexcept { return state_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+  T& value() { return std::get<0>(state_); }
+  const T& value() const { return std::get<0>(state_); }
+  // Empty when ok().
+  const std::string& error() const {
+    static const std::string none;
+    return ok() ? none : std::get<1>(state_).reason;
+  }
+
+ private:
+  struct problem {
+    std::string reason;
+  };
+  explicit parse_result(problem p) : state_(std::move(p)) {}
+  std::variant<T, problem> state_;
+};
+
+namespace detail::store_format {
+
+using json = nlohmann::json;
+
+// Text from the store, quoted in a reason: control characters escaped and long text cut,
+// so the reason stays one short line.
+inline std::string printable(std::string_view text) {
+  constexpr std::size_t max_length = 80;
+  std::size_t length = std::min(text.size(), max_length);
+  while (length > 0 && length < text.size() && (text[length] & 0xc0) == 0x80) {
+    --length;  // never cut a UTF-8 sequence in two
+  }
+  std::string out;
+  for (std::size_t i = 0; i < length; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (length < text.size()) {
+    out += "...";
+  }
+  return out;
+}
+
+// Each reader returns an empty string, having set `out` if the field is present, or why
+// the field is wrong.
+inline std::string read_string(const json& object, const char* field, std::string& out) {
+  const auto it = object.find(field);
+  if (it == object.end() || it->is_null()) {
+    return {};
+  }
+  if (!it->is_string()) {
+    return std::string("field '") + field + "' must be a string";
+  }
+  out = it->get<std::string>();
+  return {};
+}
+
+inline std::string read_timeout(const json& object, std::chrono::seconds& out) {
+  const auto it = object.find("timeout");
+  if (it == object.end() || it->is_null()) {
+    return {};
+  }
+  if (it->is_number_unsigned()) {
+    const auto seconds = it->get<std::uint64_t>();
+    if (seconds > static_cast<std::uint64_t>(max_timeout_seconds)) {
+      return "field 'timeout' must be at most " + std::to_string(max_timeout_seconds) + " seconds";
+    }
+    out = std::chrono::seconds(static_cast<std::int64_t>(seconds));
+    return {};
+  }
+  if (it->is_number_integer()) {  // negative: manifest_problem says why it is wrong
+    out = std::chrono::seconds(it->get<std::int64_t>());
+    return {};
+  }
+  return "field 'timeout' must be a whole number of seconds";
+}
+
+inline std::string read_nodes(const json& object, std::vector<std::string>& out) {
+  const auto it = object.find("nodes");
+  if (it == object.end() || it->is_null()) {
+    return {};
+  }
+  if (!it->is_array()) {
+    return "field 'nodes' must be an array of node names";
+  }
+  out.clear();
+  for (const auto& node : *it) {
+    if (!node.is_string()) {
+      return "field 'nodes' must be an array of node names";
+    }
+    auto name = node.get<std::string>();
+    if (std::find(out.begin(), out.end(), name) == out.end()) {  // as on_node does
+      out.push_back(std::move(name));
+    }
+  }
+  return {};
+}
+
+inline std::string read_env(const json& object, env_map& out) {
+  const auto it = object.find("env");
+  if (it == object.end() || it->is_null()) {
+    return {};
+  }
+  if (!it->is_object()) {
+    return "field 'env' must be an object of strings";
+  }
+  out.clear();
+  for (const auto& [key, value] : it->items()) {
+    if (!value.is_string()) {
+      return "field 'env' must be an object of strings ('" + printable(key) + "' is not)";
+    }
+    out.emplace(key, value.get<std::string>());
+  }
+  return {};
+}
+
+// Parses `text` as a JSON object, or says why it is not one.
+inline std::string parse_object(std::string_view text, json& out) {
+  try {
+    out = json::parse(text.begin(), text.end());
+  } catch (const json::parse_error& e) {
+    return "not JSON (syntax error at byte " + std::to_string(e.byte) + ")";
+  } catch (const json::exception&) {  // out_of_range: a number beyond a double's range
+    return "not JSON (a number out of range)";
+  }
+  if (!out.is_object()) {
+    return "not a JSON object";
+  }
+  return {};
+}
+
+inline std::string dump(const json& value, std::string_view what) {
+  try {
+    return value.dump();
+  } catch (const json::type_error&) {
+    throw store_error(std::string(what) + ": every text must be valid UTF-8");
+  }
+}
+
+}  // namespace detail::store_format
+
+// The entry as stored: every field written, so a reader sees the defaults it got.
+// Throws store_error if a text is not valid UTF-8.
+inline std::string to_json(const function_entry& entry) {
+  const auto& m = entry.manifest;
+  nlohmann::json j = {{"id", m.id},
+                      {"version", m.version},
+                      {"method", m.method},
+                      {"path", m.path},
+                      {"timeout", m.timeout.count()},
+                      {"description", m.description},
+                      {"nodes", entry.nodes},
+                      {"env", entry.env}};
+  return detail::store_format::dump(j, "function '" + m.id + "'");
+}
+
+// Parses an entry. `key_id` is the id its key names: if not empty, the entry's "id" must
+// equal it, and may be absent. The manifest must pass manifest_problem.
+inline parse_result<function_entry> parse_function_entry(std::string_view text,
+                                                         std::string_view key_id = {}) {
+  namespace sf = detail::store_format;
+  using result = parse_result<function_entry>;
+  sf::json object;
+  if (auto problem = sf::parse_object(text, object); !problem.empty()) {
+    return result::failure(std::move(problem));
+  }
+  function_entry entry;
+  auto& m = entry.manifest;
+  m.id = std::string(key_id);
+  for (auto problem :
+       {sf::read_string(object, "id", m.id), sf::read_string(object, "version", m.version),
+        sf::read_string(object, "method", m.method), sf::read_string(object, "path", m.path),
+        sf::read_timeout(object, m.timeout), sf::read_string(object, "description", m.description),
+        sf::read_nodes(object, entry.nodes), sf::read_env(object, entry.env)}) {
+    if (!problem.empty()) {
+      return result::failure(std::move(problem));
+    }
+  }
+  if (!key_id.empty() && m.id != key_id) {
+    return result::failure("field 'id' is '" + sf::printable(m.id) + "' but the key names '" +
+                           sf::printable(key_id) + "'");
+  }
+  if (const auto problem = manifest_problem(m); !problem.empty()) {
+    return result::failure("invalid manifest: " + std::string(problem));
+  }
+  return entry;
+}
+
+inline bool is_valid_node_state(std::string_view state) noexcept {
+  return state == "serving" || state == "draining";
+}
+
+// The node record as stored; its name is in the key, not in the value.
+inline std::string to_json(const node_record& node) {
+  nlohmann::json j = {{"address", node.address},
+                      {"state", node.state},
+                      {"started", node.started},
+                      {"fezz_version", node.fezz_version}};
+  return detail::store_format::dump(j, "node '" + node.name + "'");
+}
+
+// Parses a node record whose key names `name`. An absent state means "serving".
+inline parse_result<node_record> parse_node_record(std::string_view text, std::string_view name) {
+  namespace sf = detail::store_format;
+  using result = parse_result<node_record>;
+  sf::json object;
+  if (auto problem = sf::parse_object(text, object); !problem.empty()) {
+    return result::failure(std::move(problem));
+  }
+  node_record node;
+  node.name = std::string(name);
+  for (auto problem : {sf::read_string(object, "address", node.address),
+                       sf::read_string(object, "state", node.state),
+                       sf::read_string(object, "started", node.started),
+                       sf::read_string(object, "fezz_version", node.fezz_version)}) {
+    if (!problem.empty()) {
+      return result::failure(std::move(problem));
+    }
+  }
+  if (!is_valid_node_state(node.state)) {
+    return result::failure("field 'state' must be \"serving\" or \"draining\"");
+  }
+  return node;
+}
+
+}  // namespace fezz

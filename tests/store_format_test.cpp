@@ -1,0 +1,131 @@
+#include <fezz/store_format.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("store keys are built from the prefix", "[store_format]") {
+  CHECK(fezz::default_store_prefix == "/fezz/");
+  CHECK(fezz::function_key("/fezz/", "hello") == "/fezz/functions/hello");
+  CHECK(fezz::node_key("/c1/", "node-1") == "/c1/nodes/node-1");
+  CHECK(fezz::functions_prefix("/p/") == "/p/functions/");
+  CHECK(fezz::nodes_prefix("/p/") == "/p/nodes/");
+}
+
+TEST_CASE("an entry round-trips through its JSON", "[store_format]") {
+  auto entry = fezz::function_entry(fezz::owned_manifest("hello", "v2", "POST", "/hello/:name"))
+                   .on_node("n1")
+                   .on_node("n2")
+                   .with_env("GREETING", "hi \"there\"\n");
+  entry.manifest.timeout = 7s;
+  entry.manifest.description = "says hello";
+  entry.revision = 99;  // not part of the value
+
+  const auto text = fezz::to_json(entry);
+  CHECK(text ==
+        R"({"description":"says hello","env":{"GREETING":"hi \"there\"\n"},"id":"hello",)"
+        R"("method":"POST","nodes":["n1","n2"],"path":"/hello/:name","timeout":7,"version":"v2"})");
+  const auto parsed = fezz::parse_function_entry(text, "hello");
+  REQUIRE(parsed.ok());
+  CHECK(parsed.error().empty());
+  CHECK(parsed.value() == entry);
+  CHECK(parsed.value().revision == 0);
+  CHECK(parsed.value().manifest.timeout == 7s);
+}
+
+TEST_CASE("an entry's absent fields take the manifest's defaults", "[store_format]") {
+  const auto parsed = fezz::parse_function_entry(R"({"id":"x"})");
+  REQUIRE(parsed);
+  const auto& m = parsed.value().manifest;
+  const fezz::manifest defaults{.id = "x"};
+  CHECK(m == fezz::owned_manifest(defaults));
+  CHECK(m.version == "v1");
+  CHECK(m.method == "GET");
+  CHECK(m.path == "/");
+  CHECK(m.timeout == 30s);
+  CHECK(m.description.empty());
+  CHECK(parsed.value().nodes.empty());
+  CHECK(parsed.value().env.empty());
+
+  // The id may come from the key alone; nulls count as absent; unknown fields are ignored.
+  const auto from_key = fezz::parse_function_entry(
+      R"({"path":"/k","nodes":null,"max_concurrency":4,"future":{"a":[1,2]}})", "keyed");
+  REQUIRE(from_key);
+  CHECK(from_key.value().id() == "keyed");
+  CHECK(from_key.value().manifest.path == "/k");
+
+  const auto duplicates = fezz::parse_function_entry(R"({"id":"d","nodes":["a","b","a"]})");
+  REQUIRE(duplicates);
+  CHECK(duplicates.value().nodes == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("an invalid entry is refused with a precise one-line reason", "[store_format]") {
+  auto reason = [](std::string_view text, std::string_view key = {}) {
+    const auto parsed = fezz::parse_function_entry(text, key);
+    CHECK_FALSE(parsed.ok());
+    CHECK(parsed.error().find('\n') == std::string::npos);
+    return parsed.error();
+  };
+  CHECK(reason("{\"id\":") == "not JSON (syntax error at byte 7)");  // at the end
+  CHECK(reason("") == "not JSON (syntax error at byte 1)");
+  CHECK(reason("hello\nworld") == "not JSON (syntax error at byte 1)");
+  CHECK(reason("[1,2]") == "not a JSON object");
+  CHECK(reason(R"({"id":"a","timeout":1e999})") == "not JSON (a number out of range)");
+  CHECK(reason("\"text\"") == "not a JSON object");
+  CHECK(reason(R"({"id":7})") == "field 'id' must be a string");
+  CHECK(reason(R"({"id":"a","method":["GET"]})") == "field 'method' must be a string");
+  CHECK(reason(R"({"id":"a","timeout":"30"})") ==
+        "field 'timeout' must be a whole number of seconds");
+  CHECK(reason(R"({"id":"a","timeout":1.5})") ==
+        "field 'timeout' must be a whole number of seconds");
+  CHECK(reason(R"({"id":"a","timeout":99999999999})") ==
+        "field 'timeout' must be at most 31536000 seconds");
+  CHECK(reason(R"({"id":"a","timeout":0})") == "invalid manifest: timeout must be positive");
+  CHECK(reason(R"({"id":"a","timeout":-3})") == "invalid manifest: timeout must be positive");
+  CHECK(reason(R"({"id":"a","nodes":"n1"})") == "field 'nodes' must be an array of node names");
+  CHECK(reason(R"({"id":"a","nodes":["n1",2]})") == "field 'nodes' must be an array of node names");
+  CHECK(reason(R"({"id":"a","env":[]})") == "field 'env' must be an object of strings");
+  CHECK(reason(R"({"id":"a","env":{"A":"1","B":2}})") ==
+        "field 'env' must be an object of strings ('B' is not)");
+  CHECK(reason(R"({"id":"a","path":"nope"})") == "invalid manifest: path must start with '/'");
+  CHECK(reason(R"({"id":"a","method":"get"})") ==
+        "invalid manifest: method must be an upper-case HTTP method token or ANY");
+  CHECK(reason(R"({"version":"v1"})") == "invalid manifest: id must not be empty");
+  CHECK(reason(R"({"id":"b"})", "a") == "field 'id' is 'b' but the key names 'a'");
+  CHECK(reason(R"({"id":"b\nc"})", "a") == R"(field 'id' is 'b\x0ac' but the key names 'a')");
+  CHECK(reason(R"({"id":")" + std::string(100, 'x') + "\"}", "a") ==
+        "field 'id' is '" + std::string(80, 'x') + "...' but the key names 'a'");
+}
+
+TEST_CASE("to_json refuses text that is not UTF-8", "[store_format]") {
+  auto entry = fezz::function_entry(fezz::owned_manifest("bad", "v1", "GET", "/"));
+  entry.with_env("K", std::string("\xff\xfe"));
+  CHECK_THROWS_AS(fezz::to_json(entry), fezz::store_error);
+  CHECK_FALSE(fezz::parse_function_entry("{\"id\":\"\xff\"}").ok());
+}
+
+TEST_CASE("a node record round-trips through its JSON", "[store_format]") {
+  const fezz::node_record node{"node-1", "http://127.0.0.1:8080", "draining",
+                               "2026-12-01T21:30:00Z", "0.1.0"};
+  const auto text = fezz::to_json(node);
+  CHECK(text == R"({"address":"http://127.0.0.1:8080","fezz_version":"0.1.0",)"
+                R"("started":"2026-12-01T21:30:00Z","state":"draining"})");
+  const auto parsed = fezz::parse_node_record(text, "node-1");
+  REQUIRE(parsed);
+  CHECK(parsed.value() == node);
+
+  const auto minimal = fezz::parse_node_record(R"({"address":"x","extra":true})", "n");
+  REQUIRE(minimal);
+  CHECK(minimal.value().state == "serving");
+  CHECK(minimal.value().name == "n");
+
+  CHECK(fezz::parse_node_record("nope", "n").error() == "not JSON (syntax error at byte 2)");
+  CHECK(fezz::parse_node_record("3", "n").error() == "not a JSON object");
+  CHECK(fezz::parse_node_record(R"({"address":1})", "n").error() ==
+        "field 'address' must be a string");
+  CHECK(fezz::parse_node_record(R"({"state":"gone"})", "n").error() ==
+        R"(field 'state' must be "serving" or "draining")");
+}
