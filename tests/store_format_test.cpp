@@ -22,12 +22,14 @@ TEST_CASE("an entry round-trips through its JSON", "[store_format]") {
                    .with_env("GREETING", "hi \"there\"\n");
   entry.manifest.timeout = 7s;
   entry.manifest.description = "says hello";
+  entry.manifest.max_concurrency = 8;
   entry.revision = 99;  // not part of the value
 
   const auto text = fezz::to_json(entry);
   CHECK(text ==
         R"({"description":"says hello","env":{"GREETING":"hi \"there\"\n"},"id":"hello",)"
-        R"("method":"POST","nodes":["n1","n2"],"path":"/hello/:name","timeout":7,"version":"v2"})");
+        R"("max_concurrency":8,"method":"POST","nodes":["n1","n2"],"path":"/hello/:name",)"
+        R"("timeout":7,"version":"v2"})");
   const auto parsed = fezz::parse_function_entry(text, "hello");
   REQUIRE(parsed.ok());
   CHECK(parsed.error().empty());
@@ -56,6 +58,7 @@ TEST_CASE("an entry's absent fields take the manifest's defaults", "[store_forma
   REQUIRE(from_key);
   CHECK(from_key.value().id() == "keyed");
   CHECK(from_key.value().manifest.path == "/k");
+  CHECK(from_key.value().manifest.max_concurrency == 4);
 
   const auto duplicates = fezz::parse_function_entry(R"({"id":"d","nodes":["a","b","a"]})");
   REQUIRE(duplicates);
@@ -73,6 +76,10 @@ TEST_CASE("an invalid entry is refused with a precise one-line reason", "[store_
   CHECK(reason("") == "not JSON (syntax error at byte 1)");
   CHECK(reason("hello\nworld") == "not JSON (syntax error at byte 1)");
   CHECK(reason("[1,2]") == "not a JSON object");
+  CHECK(reason(R"({"id":"x","max_concurrency":-1})") ==
+        "field 'max_concurrency' must be a whole number from 0 (no limit) to 4294967295");
+  CHECK(reason(R"({"id":"x","max_concurrency":4294967296})") ==
+        "field 'max_concurrency' must be a whole number from 0 (no limit) to 4294967295");
   CHECK(reason(R"({"id":"a","timeout":1e999})") == "not JSON (a number out of range)");
   CHECK(reason("\"text\"") == "not a JSON object");
   CHECK(reason(R"({"id":7})") == "field 'id' must be a string");

@@ -2,6 +2,9 @@
 // endpoints, and a command line where every flag can also come from the
 // environment as FEZZ_<NAME> (e.g. FEZZ_PORT=9000).
 
+#include "../common/command_line.hpp"
+#include "../common/store_flags.hpp"
+
 #include <fezz/fezz.hpp>
 
 #include <fmt/format.h>
@@ -99,116 +102,68 @@ options (each also read from the environment as FEZZ_<NAME>, e.g. FEZZ_PORT):
   --max-body-bytes N      largest request body accepted (default 8388608)
   --max-in-flight N       function calls in flight at once, beyond it 429; 0 = no limit (default 0)
   --drain-grace SECONDS   on SIGTERM, fail /_health but serve as usual this long first (default 0)
+  --store URL             memory (default), etcd://host:port[,host:port...] or etcds://... for TLS
+  --store-prefix PREFIX   the store's keys start with it (default /fezz/)
+  --node NAME             this node's name in the store (default node-1)
+  --advertise URL         where this node is reached, in its node record (default from --host/--port)
+  --etcd-ca FILE          etcds: the CA that signed etcd's certificate
+  --etcd-cert FILE        etcds: a client certificate, and --etcd-key FILE its key
+  --etcd-user USER        etcd authentication; the password from FEZZ_ETCD_PASSWORD
   --help                  print this and exit
 )";
-
-struct options {
-  std::string host = "0.0.0.0";
-  std::uint16_t port = 8080;
-  unsigned threads = 0;
-  double idle_timeout_seconds = 300;
-  std::size_t max_body_bytes = 8 * 1024 * 1024;
-  std::size_t max_in_flight = 0;
-  double drain_grace_seconds = 0;
-};
-
-[[noreturn]] void fail(const std::string& message) {
-  std::cerr << "fezz_example: " << message << "\n\n" << usage;
-  std::exit(2);
-}
-
-template <class T>
-T parse_number(std::string_view flag, std::string_view text, T min, T max) {
-  T value{};
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) {
-    fail(fmt::format("--{}: '{}' is not a number from {} to {}", flag, text, min, max));
-  }
-  return value;
-}
-
-void apply(options& o, std::string_view flag, std::string_view value) {
-  if (flag == "host") {
-    o.host = value;
-  } else if (flag == "port") {
-    o.port = parse_number<std::uint16_t>(flag, value, 0, 65535);
-  } else if (flag == "threads") {
-    o.threads = parse_number<unsigned>(flag, value, 1, 1024);
-  } else if (flag == "idle-timeout") {
-    o.idle_timeout_seconds = parse_number<double>(flag, value, 0.001, 365.0 * 24 * 3600);
-  } else if (flag == "max-body-bytes") {
-    o.max_body_bytes = parse_number<std::size_t>(flag, value, 0, std::size_t{1} << 40);
-  } else if (flag == "drain-grace") {
-    o.drain_grace_seconds = parse_number<double>(flag, value, 0, 3600);
-  } else if (flag == "max-in-flight") {
-    o.max_in_flight = parse_number<std::size_t>(flag, value, 0, std::size_t{1} << 32);
-  } else {
-    fail(fmt::format("unknown option --{}", flag));
-  }
-}
-
-options parse_options(int argc, char** argv) {
-  options o;
-  // The environment first, so the command line wins.
-  for (const std::string_view flag : {"host", "port", "threads", "idle-timeout", "max-body-bytes",
-                                      "max-in-flight", "drain-grace"}) {
-    std::string name = "FEZZ_";
-    for (const char c : flag) {
-      name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    }
-    if (const char* value = std::getenv(name.c_str()); value != nullptr && *value != '\0') {
-      apply(o, flag, value);
-    }
-  }
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << usage;
-      std::exit(0);
-    }
-    if (!arg.starts_with("--")) {
-      fail(fmt::format("unexpected argument '{}'", arg));
-    }
-    arg.remove_prefix(2);
-    if (const auto eq = arg.find('='); eq != std::string_view::npos) {
-      apply(o, arg.substr(0, eq), arg.substr(eq + 1));
-    } else if (i + 1 < argc) {
-      apply(o, arg, argv[++i]);
-    } else {
-      fail(fmt::format("--{} needs a value", arg));
-    }
-  }
-  return o;
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const options o = parse_options(argc, argv);
+  std::vector<std::string_view> flags = {"host",         "port",           "threads",
+                                         "idle-timeout", "max-body-bytes", "max-in-flight",
+                                         "drain-grace",  "node",           "advertise"};
+  flags.insert(flags.end(), examples::store_flags.begin(), examples::store_flags.end());
+  const examples::command_line line("fezz_example", usage, argc, argv, flags);
+  if (!line.positional().empty()) {
+    line.fail(fmt::format("unexpected argument '{}'", line.positional().front()));
+  }
   // Logs go to stderr; stdout carries only the "listening on" line.
   spdlog::set_default_logger(spdlog::stderr_color_mt("fezz"));
-
-  const auto seconds = [](double s) {
-    return std::chrono::duration_cast<fezz::config::duration>(std::chrono::duration<double>(s));
+  const std::string host = line.text("host", "0.0.0.0");
+  const auto port = line.number<std::uint16_t>("port", 8080, 0, 65535);
+  const auto seconds = [&](std::string_view flag, double fallback, double min) {
+    return std::chrono::duration_cast<fezz::config::duration>(
+        std::chrono::duration<double>(line.number<double>(flag, fallback, min, 365.0 * 24 * 3600)));
   };
-  const auto idle = seconds(o.idle_timeout_seconds);
-  fezz::server server(fezz::config()
-                          .host(o.host)
-                          .port(o.port)
-                          .threads(o.threads)
-                          .idle_timeout(idle)
-                          .max_body_bytes(o.max_body_bytes)
-                          .max_in_flight(o.max_in_flight)
-                          .drain_grace(seconds(o.drain_grace_seconds)));
+  const auto settings =
+      fezz::config()
+          .host(host)
+          .port(port)
+          .threads(line.number<unsigned>("threads", 0, 1, 1024))
+          .idle_timeout(seconds("idle-timeout", 300, 0.001))
+          .max_body_bytes(
+              line.number<std::size_t>("max-body-bytes", 8 * 1024 * 1024, 0, std::size_t{1} << 40))
+          .max_in_flight(line.number<std::size_t>("max-in-flight", 0, 0, std::size_t{1} << 32))
+          .drain_grace(seconds("drain-grace", 0, 0))
+          .node(line.text("node", "node-1"))
+          .advertise(line.text("advertise"));
+
+  std::shared_ptr<fezz::function_store> store;
+  try {
+    store = examples::open_store(line, "memory", spdlog::default_logger());
+  } catch (const std::exception& e) {
+    std::cerr << "fezz_example: cannot open the store: " << e.what() << "\n";
+    return 1;
+  }
+  fezz::server server(settings, store);
   try {
     server.start();
   } catch (const boost::system::system_error& e) {
-    std::cerr << "fezz_example: cannot listen on " << o.host << ":" << o.port << ": "
+    std::cerr << "fezz_example: cannot listen on " << host << ":" << port << ": "
               << e.code().message() << "\n";
     return 1;
+  } catch (const fezz::store_error& e) {
+    std::cerr << "fezz_example: cannot join the store: " << e.what() << "\n";
+    return 1;
   }
-  const bool v6 = o.host.find(':') != std::string::npos;
-  std::cout << fmt::format("listening on http://{}{}{}:{}", v6 ? "[" : "", o.host, v6 ? "]" : "",
+  const bool v6 = host.find(':') != std::string::npos;
+  std::cout << fmt::format("listening on http://{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "",
                            server.port())
             << std::endl;
   server.wait();

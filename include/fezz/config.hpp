@@ -42,8 +42,12 @@ class config {
   FEZZ_CONFIG_SETTING(std::uint16_t, port, 8080)
   // Worker threads running the io_context; 0 means one per core.
   FEZZ_CONFIG_SETTING(unsigned, threads, 0)
-  // This host's name in the control plane: entries listing other nodes are not served here.
+  // This host's name in the control plane: entries listing other nodes are not served
+  // here, and start() registers it as a node (refused if a live node has the name).
   FEZZ_CONFIG_SETTING(std::string, node, "node-1")
+  // Where peers and operators reach this node, in its node record: a URL. Empty: made
+  // from the host and the bound port at start() (the machine's name for 0.0.0.0).
+  FEZZ_CONFIG_SETTING(std::string, advertise, "")
   // A loaded function idle this long is unloaded.
   FEZZ_CONFIG_SETTING(duration, idle_timeout, std::chrono::seconds(300))
   // Request limits: body (413), header section (431), request target (414).

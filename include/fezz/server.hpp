@@ -14,12 +14,14 @@
 
 #include <fezz/config.hpp>
 #include <fezz/detail/async.hpp>
+#include <fezz/detail/date_text.hpp>
 #include <fezz/function.hpp>
 #include <fezz/function_store.hpp>
 #include <fezz/host/host_state.hpp>
 #include <fezz/host/listener.hpp>
 #include <fezz/host/route_publisher.hpp>
 #include <fezz/memory_store.hpp>
+#include <fezz/version.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -33,11 +35,14 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 namespace fezz {
 
@@ -86,7 +91,8 @@ class server {
   void stop() {
     boost::asio::post(control_, [this] { begin_drain(); });
   }
-  // Blocks until the drain is complete and the threads have ended.
+  // Blocks until the drain is complete and the threads have ended; then leaves the
+  // store's membership.
   void wait() {
     for (auto& t : threads_) {
       if (t.joinable()) {
@@ -94,6 +100,7 @@ class server {
       }
     }
     threads_.clear();
+    leave_store();
   }
 
   // The bound port (the real one when the config asked for port 0).
@@ -108,6 +115,8 @@ class server {
   inline boost::asio::awaitable<void> reap_idle();
   inline boost::asio::awaitable<void> drain();
   inline void begin_drain();
+  inline std::string advertised_address() const;
+  inline void leave_store();
 
   // Declared before io_ so it is destroyed after it: coroutine frames that a
   // drain timeout left behind die with io_ and still release their leases.
@@ -124,6 +133,8 @@ class server {
   std::atomic<bool> started_{false};
   std::atomic<bool> stop_requested_{false};
   std::vector<std::thread> threads_;
+  bool joined_ = false;                // the store holds our node record
+  std::future<void> marked_draining_;  // the store call that marks it draining
 
   subscription store_subscription_;  // last: unsubscribes before the rest goes
 };
@@ -143,6 +154,7 @@ inline server::server(std::unique_ptr<boost::asio::io_context> io, config&& sett
       listener_(host_, *io_, control_),
       signals_(control_),
       reaper_timer_(control_) {
+  host_.store = store_.get();
   store_subscription_ =
       store_->watch([this](const store_event& event) { publisher_.apply(event); });
   if (host_.settings.register_macro_functions()) {
@@ -166,14 +178,19 @@ inline void server::register_function(function_registration registration) {
   if (const auto problem = manifest_problem(m); !problem.empty()) {
     throw std::invalid_argument("function '" + std::string(m.id) + "': " + std::string(problem));
   }
-  const owned_manifest owned(m);
-  function_entry entry(owned);
+  const std::string id(m.id);
   // The slot gets its configuration when the publisher routes it.
   host_.registry.add(std::move(registration), nullptr);
-  if (!store_->get(owned.id)) {
-    store_->register_function(std::move(entry));  // the watch routes it
-  } else {
-    publisher_.refresh(owned.id);  // the store already describes it; now there is code
+  // A fresh store (or cluster) serves the function at once: an entry is made from the
+  // manifest unless the store has one, whose routing then wins. Only if absent, so that
+  // nodes starting together never overwrite what the control plane set.
+  try {
+    if (store_->get(id) || !store_->create(function_entry(owned_manifest(m)))) {
+      publisher_.refresh(id);  // the store describes it already; now there is code
+    }                          // else the watch routes it
+  } catch (const store_error& e) {
+    host_.log().warn("no store entry made for '{}' ({}); it is routed once one appears", id,
+                     e.what());
   }
 }
 
@@ -183,7 +200,11 @@ inline void server::start() {
   }
   const auto& s = host_.settings;
   port_ = listener_.open();
-  s.logger()->info("listening on {}:{}", s.host(), port_.load());
+  // Membership: refused (store_error) if a live node has this name.
+  store_->join(node_record{s.node(), advertised_address(), "serving", detail::utc_now_rfc3339(),
+                           std::string(fezz::version)});
+  joined_ = true;
+  s.logger()->info("listening on {}:{} as node '{}'", s.host(), port_.load(), s.node());
 
   const auto log_failure = detail::log_failure{s.logger()};
   boost::asio::co_spawn(control_, listener_.accept_loop(), log_failure);
@@ -228,6 +249,16 @@ inline void server::begin_drain() {
   host_.draining = true;
   boost::system::error_code ignored;
   signals_.cancel(ignored);
+  // A store call may wait on the network: off the host's threads.
+  if (joined_) {
+    marked_draining_ = std::async(std::launch::async, [this] {
+      try {
+        store_->set_node_state("draining");
+      } catch (const store_error& e) {
+        host_.log().warn("could not mark node '{}' draining: {}", host_.settings.node(), e.what());
+      }
+    });
+  }
   boost::asio::co_spawn(control_, drain(), detail::log_failure{host_.settings.logger()});
 }
 
@@ -263,6 +294,36 @@ inline boost::asio::awaitable<void> server::drain() {
   log.info("drained; stopping");
   listener_.stop_sweeping();
   io_->stop();
+}
+
+inline std::string server::advertised_address() const {
+  const auto& s = host_.settings;
+  if (!s.advertise().empty()) {
+    return s.advertise();
+  }
+  std::string host = s.host();
+  if (host == "0.0.0.0" || host == "::") {
+    char name[256] = {};
+    host = ::gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
+  } else if (host.find(':') != std::string::npos) {
+    host = "[" + host + "]";
+  }
+  return "http://" + host + ":" + std::to_string(port_.load());
+}
+
+inline void server::leave_store() {
+  if (!joined_) {
+    return;
+  }
+  joined_ = false;
+  if (marked_draining_.valid()) {
+    marked_draining_.wait();
+  }
+  try {
+    store_->leave();
+  } catch (const store_error& e) {
+    host_.log().warn("could not leave the store as node '{}': {}", host_.settings.node(), e.what());
+  }
 }
 
 }  // namespace fezz

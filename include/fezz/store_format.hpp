@@ -4,12 +4,13 @@
 // fezzctl and any other client:
 //
 //   <prefix>functions/<id>  {"id","version","method","path","timeout","description",
-//                            "nodes":[...],"env":{...}}   (timeout in whole seconds)
+//                            "max_concurrency","nodes":[...],"env":{...}}
+//                           (timeout in whole seconds; max_concurrency 0: no limit)
 //   <prefix>nodes/<name>    {"address","state","started","fezz_version"}
 //
 // Parsing ignores fields it does not know and fills absent ones with fezz::manifest's
-// defaults, so a later field (max_concurrency is next) joins the object without breaking
-// older readers. Each problem is reported as one line naming the field.
+// defaults, so a later field joins the object without breaking older readers. Each problem is
+// reported as one line naming the field.
 
 #include <fezz/function_store.hpp>
 #include <fezz/manifest.hpp>
@@ -138,6 +139,18 @@ inline std::string read_timeout(const json& object, std::chrono::seconds& out) {
   return "field 'timeout' must be a whole number of seconds";
 }
 
+inline std::string read_max_concurrency(const json& object, std::uint32_t& out) {
+  const auto it = object.find("max_concurrency");
+  if (it == object.end() || it->is_null()) {
+    return {};
+  }
+  if (!it->is_number_unsigned() || it->get<std::uint64_t>() > UINT32_MAX) {
+    return "field 'max_concurrency' must be a whole number from 0 (no limit) to 4294967295";
+  }
+  out = static_cast<std::uint32_t>(it->get<std::uint64_t>());
+  return {};
+}
+
 inline std::string read_nodes(const json& object, std::vector<std::string>& out) {
   const auto it = object.find("nodes");
   if (it == object.end() || it->is_null()) {
@@ -212,6 +225,7 @@ inline std::string to_json(const function_entry& entry) {
                       {"path", m.path},
                       {"timeout", m.timeout.count()},
                       {"description", m.description},
+                      {"max_concurrency", m.max_concurrency},
                       {"nodes", entry.nodes},
                       {"env", entry.env}};
   return detail::store_format::dump(j, "function '" + m.id + "'");
@@ -234,7 +248,8 @@ inline parse_result<function_entry> parse_function_entry(std::string_view text,
        {sf::read_string(object, "id", m.id), sf::read_string(object, "version", m.version),
         sf::read_string(object, "method", m.method), sf::read_string(object, "path", m.path),
         sf::read_timeout(object, m.timeout), sf::read_string(object, "description", m.description),
-        sf::read_nodes(object, entry.nodes), sf::read_env(object, entry.env)}) {
+        sf::read_max_concurrency(object, m.max_concurrency), sf::read_nodes(object, entry.nodes),
+        sf::read_env(object, entry.env)}) {
     if (!problem.empty()) {
       return result::failure(std::move(problem));
     }

@@ -13,7 +13,7 @@
 
 #include <fezz/detail/async.hpp>
 #include <fezz/detail/coarse_clock.hpp>
-#include <fezz/detail/http_date.hpp>
+#include <fezz/detail/date_text.hpp>
 #include <fezz/detail/request_id.hpp>
 #include <fezz/host/dispatch.hpp>
 #include <fezz/host/host_state.hpp>

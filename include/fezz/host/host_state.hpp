@@ -5,6 +5,7 @@
 
 #include <fezz/config.hpp>
 #include <fezz/detail/log_limiter.hpp>
+#include <fezz/function_store.hpp>
 #include <fezz/host/function_registry.hpp>
 #include <fezz/host/routing.hpp>
 
@@ -43,6 +44,8 @@ struct host_state {
         registry(std::move(executor), settings.logger(), request_log) {}
 
   const config settings;
+  // The control-plane store, for /_metrics; set by the server, which owns it.
+  function_store* store = nullptr;
   // For lines about single requests, which clients can trigger at will.
   const std::shared_ptr<detail::log_limiter> request_log;
   function_registry registry;

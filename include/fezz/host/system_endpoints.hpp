@@ -75,6 +75,20 @@ inline nlohmann::json function_json(const function_status& s, const routing_snap
   return j;
 }
 
+// The control-plane store as /_metrics reports it.
+inline nlohmann::json store_json(const store_status& s) {
+  return {{"kind", s.kind},
+          {"endpoints", s.endpoints},
+          {"connected", s.connected},
+          {"revision", s.revision},
+          {"seconds_since_last_event", s.seconds_since_last_event < 0
+                                           ? nlohmann::json(nullptr)
+                                           : nlohmann::json(s.seconds_since_last_event)},
+          {"reconnects", s.reconnects},
+          {"resyncs", s.resyncs},
+          {"invalid_entries", s.invalid_entries}};
+}
+
 inline response metrics_json(const host_state& host, const routing_snapshot& routes) {
   const server_metrics& sm = host.metrics;
   nlohmann::json functions = nlohmann::json::array();
@@ -98,6 +112,9 @@ inline response metrics_json(const host_state& host, const routing_snapshot& rou
                         {"4xx", read(sm.responses[3])},
                         {"5xx", read(sm.responses[4])}}},
                       {"functions", std::move(functions)}};
+  if (host.store != nullptr) {
+    body["store"] = store_json(host.store->status());
+  }
   return response::json(body);
 }
 
@@ -195,6 +212,29 @@ inline response metrics_prometheus(const host_state& host) {
                  "# TYPE fezz_uptime_seconds gauge\n"
                  "fezz_uptime_seconds {}\n",
                  seconds_since(host.started).count());
+  if (host.store != nullptr) {
+    const store_status st = host.store->status();
+    const std::string kind = label_value(st.kind);
+    const auto store_family = [&](std::string_view name, std::string_view type,
+                                  std::string_view help, auto value) {
+      fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n{}{{kind=\"{}\"}} {}\n",
+                     name, help, name, type, name, kind, value);
+    };
+    store_family("fezz_store_connected", "gauge", "1 while the store follows its backend.",
+                 st.connected ? 1 : 0);
+    store_family("fezz_store_revision", "gauge", "The last revision the store has applied.",
+                 st.revision);
+    if (st.seconds_since_last_event >= 0) {
+      store_family("fezz_store_seconds_since_last_event", "gauge",
+                   "Seconds since the store saw a change.", st.seconds_since_last_event);
+    }
+    store_family("fezz_store_reconnects_total", "counter",
+                 "Connections to the store's backend re-established.", st.reconnects);
+    store_family("fezz_store_resyncs_total", "counter",
+                 "Full re-lists of the store after a gap (compaction).", st.resyncs);
+    store_family("fezz_store_invalid_entries_total", "counter",
+                 "Store entries skipped as invalid, each counted once.", st.invalid_entries);
+  }
   return response::text(std::move(out))
       .header(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
 }
