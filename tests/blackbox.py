@@ -24,6 +24,7 @@ STARTUP_TIMEOUT = 15.0  # seconds to wait for the "listening on" line
 IO_TIMEOUT = 10.0  # every socket operation of the test is bounded by this
 
 BINARY = None  # the program under test, set by run()
+PROGRAMS = []  # the other programs the tests use, in the order run() was told
 
 
 # ---------------------------------------------------------------------------
@@ -72,9 +73,14 @@ class Server:
         return self
 
     def stop(self):
+        """SIGTERM, so the server drains and leaves its store; SIGKILL after 10 s."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
         if self in Server._running:
             Server._running.remove(self)
 
@@ -97,6 +103,91 @@ class Server:
 
 
 atexit.register(Server.stop_all)
+
+
+def free_port():
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class Etcd:
+    """Debian's etcd as a child process on loopback ports with a temporary data
+    directory, stopped by its process id (SIGTERM, then SIGKILL)."""
+
+    def __init__(self):
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.data = tempfile.TemporaryDirectory(prefix="fezz-etcd-")
+        self.proc = None
+        self.log = None
+
+    @property
+    def endpoint(self):
+        return f"{HOST}:{self.client_port}"
+
+    @property
+    def url(self):
+        """The store URL Fezz's programs take."""
+        return f"etcd://{self.endpoint}"
+
+    def start(self):
+        client = f"http://{self.endpoint}"
+        peer = f"http://{HOST}:{self.peer_port}"
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            ["etcd", "--name=fezz-test", f"--data-dir={self.data.name}/data",
+             f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+             f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+             f"--initial-cluster=fezz-test={peer}", "--log-level=warn", "--logger=zap"],
+            stdout=self.log, stderr=self.log)
+        Etcd._running.append(self)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"etcd exited with {self.proc.returncode}")
+            if self.ctl("endpoint", "health", check=False).returncode == 0:
+                return self
+            time.sleep(0.1)
+        raise AssertionError(f"etcd not healthy within {STARTUP_TIMEOUT} s")
+
+    def ctl(self, *args, check=True, input=None):
+        """etcdctl against this etcd; its CompletedProcess."""
+        result = subprocess.run(["etcdctl", f"--endpoints={self.endpoint}", *args],
+                                capture_output=True, timeout=IO_TIMEOUT, input=input,
+                                env=dict(os.environ, ETCDCTL_API="3"))
+        if check and result.returncode != 0:
+            raise AssertionError(f"etcdctl {' '.join(args)}: {result.stderr.decode()}")
+        return result
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self in Etcd._running:
+            Etcd._running.remove(self)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.data.cleanup()
+
+    _running = []
+
+    @classmethod
+    def stop_all(cls):
+        for etcd in list(cls._running):
+            etcd.stop()
+
+
+atexit.register(Etcd.stop_all)
 
 
 # ---------------------------------------------------------------------------
@@ -245,16 +336,18 @@ def test(function):
     return function
 
 
-def run(argv, setup=None, teardown=None):
-    """Runs every registered test against the program named in argv[1].
+def run(argv, setup=None, teardown=None, programs=("program",)):
+    """Runs every registered test against the program named in argv[1]; further
+    programs the tests use (`programs` names them all) follow it, in PROGRAMS.
 
     `setup()` runs first (starting a shared server, say); an exception there
     fails every test. `teardown()` runs last and returns extra failures."""
     global BINARY
-    if len(argv) != 2:
-        print(f"usage: {argv[0]} path/to/program", file=sys.stderr)
+    if len(argv) != 1 + len(programs):
+        print(f"usage: {argv[0]} " + " ".join(f"path/to/{p}" for p in programs), file=sys.stderr)
         return 2
     BINARY = os.path.abspath(argv[1])
+    PROGRAMS.extend(os.path.abspath(p) for p in argv[2:])
     started = time.monotonic()
     passed, failed = 0, 0
     try:

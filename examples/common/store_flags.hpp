@@ -11,6 +11,7 @@
 
 #include <spdlog/logger.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -24,10 +25,11 @@ inline const std::vector<std::string_view> store_flags = {"store",     "store-pr
 
 // Opens the store the flags name (`default_url` if none). Exits 2 for a bad URL; throws
 // fezz::store_error when the store cannot be reached.
-inline std::shared_ptr<fezz::function_store> open_store(const command_line& flags,
-                                                        std::string_view default_url,
-                                                        std::shared_ptr<spdlog::logger> logger) {
+inline std::shared_ptr<fezz::function_store> open_store(
+    const command_line& flags, std::string_view default_url, std::shared_ptr<spdlog::logger> logger,
+    std::chrono::milliseconds initial_sync_timeout = std::chrono::seconds(10)) {
   fezz::etcd_options options;
+  options.initial_sync_timeout = initial_sync_timeout;
   options.prefix = flags.text("store-prefix", fezz::default_store_prefix);
   options.ca_file = flags.text("etcd-ca");
   options.cert_file = flags.text("etcd-cert");

@@ -173,7 +173,9 @@ int run(const examples::command_line& line) {
 
   auto quiet =
       std::make_shared<spdlog::logger>("fezzctl", std::make_shared<spdlog::sinks::null_sink_mt>());
-  const auto store = examples::open_store(line, "etcd://127.0.0.1:2379", quiet);
+  // A command line answers soon: 3 s to reach etcd, not a server's 10.
+  const auto store =
+      examples::open_store(line, "etcd://127.0.0.1:2379", quiet, std::chrono::seconds(3));
   if (command == "list") {
     list(*store, line.is_set("json"));
   } else if (command == "get") {
