@@ -2,6 +2,7 @@
 // are real: etcd is stopped and restarted, the link is cut with a TCP relay, history is
 // compacted, leases are revoked behind the store's back.
 
+#include <fezz/detail/base64.hpp>
 #include <fezz/etcd_store.hpp>
 
 #include "support/etcd_process.hpp"
@@ -144,8 +145,8 @@ etcd_state read_etcd(const etcd_process& etcd, const std::string& prefix) {
   state.revision = j.at("header").at("revision").get<std::int64_t>();
   if (j.contains("kvs")) {
     for (const auto& kv : j.at("kvs")) {
-      const auto key = *fezz::etcd::base64_decode(kv.at("key").get<std::string>());
-      const auto value = *fezz::etcd::base64_decode(kv.value("value", std::string()));
+      const auto key = *fezz::detail::base64_decode(kv.at("key").get<std::string>());
+      const auto value = *fezz::detail::base64_decode(kv.value("value", std::string()));
       const auto id = key.substr((prefix + "functions/").size());
       auto parsed = fezz::parse_function_entry(value, id);
       if (parsed) {

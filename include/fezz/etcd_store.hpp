@@ -16,7 +16,8 @@
 
 #include <fezz/detail/watch_hub.hpp>
 #include <fezz/etcd/gateway_client.hpp>
-#include <fezz/etcd/gateway_messages.hpp>
+#include <fezz/etcd/gateway_requests.hpp>
+#include <fezz/etcd/gateway_responses.hpp>
 #include <fezz/function_store.hpp>
 #include <fezz/store_format.hpp>
 
