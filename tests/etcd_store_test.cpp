@@ -324,6 +324,8 @@ TEST_CASE("etcd_store: invalid entries are skipped, logged once and counted", "[
                 fezz::test::shell_quote(R"({"id":"good","version":"v9"})"));
   REQUIRE(eventually([&] { return store.get("good").has_value(); }));
   CHECK(store.get("good")->manifest.version == "v9");
+  // The cache has the change before the delivery thread hands its event to watchers.
+  REQUIRE(store.wait_for_revision(read_etcd(etcd, prefix).revision, 5000ms));
   CHECK(events.summary() == std::vector<std::string>{"removed good", "added good"});
 
   // A second reader counts them too, and other entries are still served.
