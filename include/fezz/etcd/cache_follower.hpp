@@ -9,6 +9,7 @@
 //     cache delivers the difference.
 //   - It reconnects with exponential backoff and jitter, trying the next endpoint first.
 
+#include <fezz/detail/async.hpp>
 #include <fezz/etcd/gateway_client.hpp>
 #include <fezz/etcd/gateway_requests.hpp>
 #include <fezz/etcd/gateway_responses.hpp>
@@ -148,7 +149,7 @@ class cache_follower {
       co_return false;
     }
     retry_timer_.expires_after(delay);
-    auto [error] = co_await retry_timer_.async_wait(detail::nothrow_awaitable);
+    auto [error] = co_await retry_timer_.async_wait(fezz::detail::nothrow_awaitable);
     (void)error;
     co_return !cache_.stopping();
   }

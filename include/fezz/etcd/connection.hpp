@@ -2,19 +2,19 @@
 
 // One connection to one etcd endpoint, plain TCP or TLS: connects (name resolution, TCP,
 // then the TLS handshake with SNI and host name verification), writes HTTP requests and
-// reads HTTP responses, each without exceptions, for coroutines.
+// reads HTTP responses, each without exceptions, for coroutines. Also the TLS context that
+// a client's connections share (make_tls_context).
 
+#include <fezz/detail/async.hpp>
 #include <fezz/etcd/endpoint.hpp>
 
 #include <ostream>  // before Beast: Boost 1.81's http/status.hpp needs it
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -27,6 +27,8 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 namespace fezz::etcd {
 
@@ -36,7 +38,38 @@ namespace http = boost::beast::http;
 
 namespace detail {
 
-inline constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
+// The TLS context of a client of etcd: it verifies etcd's certificate against `ca_file`
+// (empty: the system's trusted CAs) and presents `cert_file` with `key_file` (empty: the
+// key is in cert_file) when given. Throws std::runtime_error when a file cannot be loaded.
+inline std::unique_ptr<asio::ssl::context> make_tls_context(const std::string& ca_file,
+                                                            const std::string& cert_file,
+                                                            const std::string& key_file) {
+  auto tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3);
+  beast::error_code error;
+  if (!ca_file.empty()) {
+    tls->load_verify_file(ca_file, error);
+    if (error) {
+      throw std::runtime_error("etcd: cannot load the CA file " + ca_file + ": " + error.message());
+    }
+  } else {
+    tls->set_default_verify_paths(error);
+  }
+  if (!cert_file.empty()) {
+    tls->use_certificate_chain_file(cert_file, error);
+    if (error) {
+      throw std::runtime_error("etcd: cannot load the certificate " + cert_file + ": " +
+                               error.message());
+    }
+    tls->use_private_key_file(key_file.empty() ? cert_file : key_file, asio::ssl::context::pem,
+                              error);
+    if (error) {
+      throw std::runtime_error("etcd: cannot load the key " + key_file + ": " + error.message());
+    }
+  }
+  return tls;
+}
 
 // One connection to one endpoint, plain or TLS.
 class connection {
@@ -59,12 +92,13 @@ class connection {
                                              std::chrono::milliseconds timeout) {
     asio::ip::tcp::resolver resolver(tcp().get_executor());
     auto [resolve_error, results] =
-        co_await resolver.async_resolve(where.host, where.port, nothrow_awaitable);
+        co_await resolver.async_resolve(where.host, where.port, fezz::detail::nothrow_awaitable);
     if (resolve_error) {
       co_return resolve_error;
     }
     tcp().expires_after(timeout);
-    auto [connect_error, connected] = co_await tcp().async_connect(results, nothrow_awaitable);
+    auto [connect_error, connected] =
+        co_await tcp().async_connect(results, fezz::detail::nothrow_awaitable);
     (void)connected;
     if (connect_error) {
       co_return connect_error;
@@ -81,8 +115,8 @@ class connection {
       }
       secure_->set_verify_mode(asio::ssl::verify_peer);
       secure_->set_verify_callback(asio::ssl::host_name_verification(where.host));
-      auto [handshake_error] =
-          co_await secure_->async_handshake(asio::ssl::stream_base::client, nothrow_awaitable);
+      auto [handshake_error] = co_await secure_->async_handshake(asio::ssl::stream_base::client,
+                                                                 fezz::detail::nothrow_awaitable);
       if (handshake_error) {
         co_return handshake_error;
       }
@@ -94,11 +128,12 @@ class connection {
   template <class Request>
   asio::awaitable<beast::error_code> write(Request& request) {
     if (secure_) {
-      auto [error, n] = co_await http::async_write(*secure_, request, nothrow_awaitable);
+      auto [error, n] =
+          co_await http::async_write(*secure_, request, fezz::detail::nothrow_awaitable);
       (void)n;
       co_return error;
     }
-    auto [error, n] = co_await http::async_write(*plain_, request, nothrow_awaitable);
+    auto [error, n] = co_await http::async_write(*plain_, request, fezz::detail::nothrow_awaitable);
     (void)n;
     co_return error;
   }
@@ -106,12 +141,13 @@ class connection {
   template <class Parser>
   asio::awaitable<beast::error_code> read_header(Parser& parser) {
     if (secure_) {
-      auto [error, n] =
-          co_await http::async_read_header(*secure_, buffer, parser, nothrow_awaitable);
+      auto [error, n] = co_await http::async_read_header(*secure_, buffer, parser,
+                                                         fezz::detail::nothrow_awaitable);
       (void)n;
       co_return error;
     }
-    auto [error, n] = co_await http::async_read_header(*plain_, buffer, parser, nothrow_awaitable);
+    auto [error, n] =
+        co_await http::async_read_header(*plain_, buffer, parser, fezz::detail::nothrow_awaitable);
     (void)n;
     co_return error;
   }
@@ -119,11 +155,13 @@ class connection {
   template <class Parser>
   asio::awaitable<beast::error_code> read_some(Parser& parser) {
     if (secure_) {
-      auto [error, n] = co_await http::async_read_some(*secure_, buffer, parser, nothrow_awaitable);
+      auto [error, n] =
+          co_await http::async_read_some(*secure_, buffer, parser, fezz::detail::nothrow_awaitable);
       (void)n;
       co_return error;
     }
-    auto [error, n] = co_await http::async_read_some(*plain_, buffer, parser, nothrow_awaitable);
+    auto [error, n] =
+        co_await http::async_read_some(*plain_, buffer, parser, fezz::detail::nothrow_awaitable);
     (void)n;
     co_return error;
   }
@@ -131,11 +169,13 @@ class connection {
   template <class Parser>
   asio::awaitable<beast::error_code> read(Parser& parser) {
     if (secure_) {
-      auto [error, n] = co_await http::async_read(*secure_, buffer, parser, nothrow_awaitable);
+      auto [error, n] =
+          co_await http::async_read(*secure_, buffer, parser, fezz::detail::nothrow_awaitable);
       (void)n;
       co_return error;
     }
-    auto [error, n] = co_await http::async_read(*plain_, buffer, parser, nothrow_awaitable);
+    auto [error, n] =
+        co_await http::async_read(*plain_, buffer, parser, fezz::detail::nothrow_awaitable);
     (void)n;
     co_return error;
   }

@@ -81,10 +81,7 @@ class gateway_client {
       }
     }
     if (endpoints_.front().tls) {
-      tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-      tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                        asio::ssl::context::no_sslv3);
-      load_tls_files();
+      tls_ = detail::make_tls_context(options_.ca_file, options_.cert_file, options_.key_file);
     }
   }
 
@@ -213,32 +210,6 @@ class gateway_client {
   void close() { idle_.clear(); }
 
  private:
-  void load_tls_files() {
-    beast::error_code error;
-    if (!options_.ca_file.empty()) {
-      tls_->load_verify_file(options_.ca_file, error);
-      if (error) {
-        throw std::runtime_error("etcd: cannot load the CA file " + options_.ca_file + ": " +
-                                 error.message());
-      }
-    } else {
-      tls_->set_default_verify_paths(error);
-    }
-    if (!options_.cert_file.empty()) {
-      tls_->use_certificate_chain_file(options_.cert_file, error);
-      if (error) {
-        throw std::runtime_error("etcd: cannot load the certificate " + options_.cert_file + ": " +
-                                 error.message());
-      }
-      tls_->use_private_key_file(options_.key_file.empty() ? options_.cert_file : options_.key_file,
-                                 asio::ssl::context::pem, error);
-      if (error) {
-        throw std::runtime_error("etcd: cannot load the key " + options_.key_file + ": " +
-                                 error.message());
-      }
-    }
-  }
-
   http::request<http::string_body> make_request(std::size_t index, std::string_view path,
                                                 std::string body, const std::string& token) const {
     http::request<http::string_body> request{http::verb::post, path, 11};
@@ -269,12 +240,7 @@ class gateway_client {
       }
       return error;
     }
-    std::string excerpt(body.substr(0, 200));
-    for (auto& c : excerpt) {
-      if (c == '\n' || c == '\r') {
-        c = ' ';
-      }
-    }
+    const auto excerpt = one_line(std::string(body.substr(0, 200)));
     return {status >= 500 ? grpc_code::unavailable : 0,
             "etcd at " + endpoints_[index].to_string() + " answered HTTP " +
                 std::to_string(status) + (excerpt.empty() ? "" : ": " + excerpt)};

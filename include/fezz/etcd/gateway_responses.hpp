@@ -51,6 +51,16 @@ inline gateway_error malformed(std::string what) {
   return {0, std::move(what), true};
 }
 
+// `text` (an error's message, a body's excerpt) fit for one log line.
+inline std::string one_line(std::string text) {
+  for (auto& c : text) {
+    if (c == '\n' || c == '\r') {
+      c = ' ';
+    }
+  }
+  return text;
+}
+
 template <class T>
 using gateway_result = std::variant<T, gateway_error>;
 

@@ -8,6 +8,7 @@
 //   - set_state rewrites the record only while the key is still on this node's lease;
 //   - leave revokes the lease, which deletes the key.
 
+#include <fezz/detail/async.hpp>
 #include <fezz/etcd/gateway_client.hpp>
 #include <fezz/etcd/gateway_requests.hpp>
 #include <fezz/etcd/gateway_responses.hpp>
@@ -192,7 +193,7 @@ class node_membership {
     bool failing = false;
     while (!cache_.stopping() && membership_ == membership) {
       keepalive_timer_.expires_after(delay);
-      auto [waited] = co_await keepalive_timer_.async_wait(detail::nothrow_awaitable);
+      auto [waited] = co_await keepalive_timer_.async_wait(fezz::detail::nothrow_awaitable);
       (void)waited;
       if (cache_.stopping() || membership_ != membership || !member_) {
         break;

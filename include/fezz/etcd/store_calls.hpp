@@ -1,8 +1,8 @@
 #pragma once
 
 // How etcd_store's parts call etcd: one unary call through the gateway_client with its
-// answer read by one of the parse_*_response functions, a failure turned into the
-// store_error a caller sees, and an error's text made fit for one log line.
+// answer read by one of the parse_*_response functions, and a failure turned into the
+// store_error a caller sees.
 
 #include <fezz/etcd/gateway_client.hpp>
 #include <fezz/etcd/gateway_responses.hpp>
@@ -17,15 +17,6 @@
 #include <variant>
 
 namespace fezz::etcd {
-
-inline std::string one_line(std::string text) {
-  for (auto& c : text) {
-    if (c == '\n' || c == '\r') {
-      c = ' ';
-    }
-  }
-  return text;
-}
 
 // POSTs `body` to `path` and reads the answer with `parse` (one of parse_*_response).
 template <class Parse>
