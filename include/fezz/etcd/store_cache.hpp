@@ -72,11 +72,7 @@ class store_cache {
 
   subscription watch(function_store::watch_callback callback) {
     const std::uint64_t id = hub_->add(std::move(callback));
-    return subscription([hub = std::weak_ptr(hub_), id] {
-      if (auto alive = hub.lock()) {
-        alive->remove(id);
-      }
-    });
+    return subscription(hub::remover(hub_, id));
   }
 
   // Every live node, sorted by name.
@@ -300,6 +296,8 @@ class store_cache {
   }
 
  private:
+  using hub = fezz::detail::watch_hub<store_event>;
+
   // Everything below runs under mutex_.
 
   enum class key_kind { function, node, other };
@@ -411,7 +409,7 @@ class store_cache {
   std::uint64_t reconnects_ = 0;
   std::uint64_t resyncs_ = 0;
   std::uint64_t invalid_entries_ = 0;
-  std::shared_ptr<fezz::detail::watch_hub> hub_ = std::make_shared<fezz::detail::watch_hub>();
+  std::shared_ptr<hub> hub_ = std::make_shared<hub>();
 };
 
 }  // namespace fezz::etcd
