@@ -1,4 +1,7 @@
-#include <fezz/etcd/gateway_messages.hpp>
+#include <fezz/detail/base64.hpp>
+#include <fezz/etcd/gateway_requests.hpp>
+#include <fezz/etcd/gateway_responses.hpp>
+#include <fezz/etcd/line_splitter.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -58,17 +61,17 @@ etcd::gateway_error error_of(const etcd::gateway_result<T>& result) {
 }  // namespace
 
 TEST_CASE("base64 round-trips and refuses what is not base64", "[etcd][gateway]") {
-  CHECK(etcd::base64_encode("") == "");
-  CHECK(etcd::base64_encode("/fezz/functions/hello") == "L2ZlenovZnVuY3Rpb25zL2hlbGxv");
-  CHECK(etcd::base64_encode("/fezz/functions/") == "L2ZlenovZnVuY3Rpb25zLw==");
-  CHECK(etcd::base64_encode("/fezz/functions/a") == "L2ZlenovZnVuY3Rpb25zL2E=");
-  CHECK(etcd::base64_decode("L2ZlenovZnVuY3Rpb25zMA==") == "/fezz/functions0");
-  CHECK(etcd::base64_decode("L2ZlenovZnVuY3Rpb25zMA") == "/fezz/functions0");
-  CHECK(etcd::base64_decode("AA==") == std::string(1, '\0'));
-  CHECK(etcd::base64_decode("") == "");
-  CHECK_FALSE(etcd::base64_decode("not base64!"));
-  CHECK_FALSE(etcd::base64_decode("A"));
-  CHECK_FALSE(etcd::base64_decode("QQ=Q"));
+  CHECK(fezz::detail::base64_encode("") == "");
+  CHECK(fezz::detail::base64_encode("/fezz/functions/hello") == "L2ZlenovZnVuY3Rpb25zL2hlbGxv");
+  CHECK(fezz::detail::base64_encode("/fezz/functions/") == "L2ZlenovZnVuY3Rpb25zLw==");
+  CHECK(fezz::detail::base64_encode("/fezz/functions/a") == "L2ZlenovZnVuY3Rpb25zL2E=");
+  CHECK(fezz::detail::base64_decode("L2ZlenovZnVuY3Rpb25zMA==") == "/fezz/functions0");
+  CHECK(fezz::detail::base64_decode("L2ZlenovZnVuY3Rpb25zMA") == "/fezz/functions0");
+  CHECK(fezz::detail::base64_decode("AA==") == std::string(1, '\0'));
+  CHECK(fezz::detail::base64_decode("") == "");
+  CHECK_FALSE(fezz::detail::base64_decode("not base64!"));
+  CHECK_FALSE(fezz::detail::base64_decode("A"));
+  CHECK_FALSE(fezz::detail::base64_decode("QQ=Q"));
 
   std::mt19937 random(7);
   for (int i = 0; i < 200; ++i) {
@@ -76,7 +79,7 @@ TEST_CASE("base64 round-trips and refuses what is not base64", "[etcd][gateway]"
     for (auto& b : bytes) {
       b = static_cast<char>(random() % 256);
     }
-    CHECK(etcd::base64_decode(etcd::base64_encode(bytes)) == bytes);
+    CHECK(fezz::detail::base64_decode(fezz::detail::base64_encode(bytes)) == bytes);
   }
 }
 

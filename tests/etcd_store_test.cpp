@@ -2,6 +2,7 @@
 // are real: etcd is stopped and restarted, the link is cut with a TCP relay, history is
 // compacted, leases are revoked behind the store's back.
 
+#include <fezz/detail/base64.hpp>
 #include <fezz/etcd_store.hpp>
 
 #include "support/etcd_process.hpp"
@@ -144,8 +145,8 @@ etcd_state read_etcd(const etcd_process& etcd, const std::string& prefix) {
   state.revision = j.at("header").at("revision").get<std::int64_t>();
   if (j.contains("kvs")) {
     for (const auto& kv : j.at("kvs")) {
-      const auto key = *fezz::etcd::base64_decode(kv.at("key").get<std::string>());
-      const auto value = *fezz::etcd::base64_decode(kv.value("value", std::string()));
+      const auto key = *fezz::detail::base64_decode(kv.at("key").get<std::string>());
+      const auto value = *fezz::detail::base64_decode(kv.value("value", std::string()));
       const auto id = key.substr((prefix + "functions/").size());
       auto parsed = fezz::parse_function_entry(value, id);
       if (parsed) {
@@ -323,6 +324,8 @@ TEST_CASE("etcd_store: invalid entries are skipped, logged once and counted", "[
                 fezz::test::shell_quote(R"({"id":"good","version":"v9"})"));
   REQUIRE(eventually([&] { return store.get("good").has_value(); }));
   CHECK(store.get("good")->manifest.version == "v9");
+  // The cache has the change before the delivery thread hands its event to watchers.
+  REQUIRE(store.wait_for_revision(read_etcd(etcd, prefix).revision, 5000ms));
   CHECK(events.summary() == std::vector<std::string>{"removed good", "added good"});
 
   // A second reader counts them too, and other entries are still served.

@@ -77,11 +77,7 @@ class memory_store final : public function_store {
 
   [[nodiscard]] subscription watch(watch_callback callback) override {
     const std::uint64_t id = hub_->add(std::move(callback));
-    return subscription([hub = std::weak_ptr(hub_), id] {
-      if (auto alive = hub.lock()) {
-        alive->remove(id);
-      }
-    });
+    return subscription(detail::watch_hub<store_event>::remover(hub_, id));
   }
 
   // One membership per store object, like a host's connection to etcd; the node table is
@@ -199,7 +195,8 @@ class memory_store final : public function_store {
   std::chrono::steady_clock::time_point last_change_;
   std::map<std::string, node_record, std::less<>> nodes_;
   std::string joined_;  // the node this store joined as, empty if none
-  std::shared_ptr<detail::watch_hub> hub_ = std::make_shared<detail::watch_hub>();
+  std::shared_ptr<detail::watch_hub<store_event>> hub_ =
+      std::make_shared<detail::watch_hub<store_event>>();
 };
 
 }  // namespace fezz

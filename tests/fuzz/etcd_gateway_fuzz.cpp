@@ -3,7 +3,10 @@
 // line. Checks that slicing never changes the lines, that the splitter never holds more
 // than its limit allows, and that base64 round-trips.
 
-#include <fezz/etcd/gateway_messages.hpp>
+#include <fezz/detail/base64.hpp>
+#include <fezz/etcd/gateway_requests.hpp>
+#include <fezz/etcd/gateway_responses.hpp>
+#include <fezz/etcd/line_splitter.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -53,8 +56,8 @@ void parse_line(std::string_view line) {
     require(!std::get<1>(parsed).message.empty());
   }
 
-  if (const auto decoded = etcd::base64_decode(line)) {
-    require(etcd::base64_decode(etcd::base64_encode(*decoded)) == *decoded);
+  if (const auto decoded = fezz::detail::base64_decode(line)) {
+    require(fezz::detail::base64_decode(fezz::detail::base64_encode(*decoded)) == *decoded);
   }
   require(!etcd::prefix_range_end(line).empty());
 }

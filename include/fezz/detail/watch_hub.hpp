@@ -1,13 +1,13 @@
 #pragma once
 
 // watch_hub: delivers a store's events to its watchers in order, never concurrently, with
-// the subscription-reset guarantee of function_store::watch. Shared by every store.
-
-#include <fezz/function_store.hpp>
+// the subscription-reset guarantee of function_store::watch. Shared by every store, as
+// watch_hub<store_event>.
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,13 +22,14 @@ namespace detail {
 // Delivers a store's events to its watchers, one event at a time and in order, without
 // holding any lock while a callback runs. Shared with subscriptions through a weak_ptr, so
 // a subscription may outlive its store.
+template <class Event>
 class watch_hub {
  public:
-  using watch_callback = function_store::watch_callback;
+  using watch_callback = std::function<void(const Event&)>;
 
   // Queues an event and returns its sequence number. The store calls this while holding
   // its own lock, so the queue order is the order of the changes.
-  std::uint64_t publish(store_event event) {
+  std::uint64_t publish(Event event) {
     std::lock_guard lock(mutex_);
     pending_.push_back({++last_sequence_, std::move(event)});
     return last_sequence_;
@@ -83,6 +84,16 @@ class watch_hub {
     return last_watcher_;
   }
 
+  // What a subscription to watcher `id` calls to end it: removes the watcher if `hub` still
+  // exists (a subscription may outlive its store).
+  static std::function<void()> remover(const std::shared_ptr<watch_hub>& hub, std::uint64_t id) {
+    return [weak = std::weak_ptr(hub), id] {
+      if (auto alive = weak.lock()) {
+        alive->remove(id);
+      }
+    };
+  }
+
   // Returns once the callback is not running, unless called from the delivering thread
   // (from inside this or another callback), where waiting would deadlock.
   void remove(std::uint64_t id) {
@@ -105,7 +116,7 @@ class watch_hub {
 
   // The change is already made when its callbacks run, so there is no caller to report a
   // throwing callback to; terminating beats leaving delivery stuck for every thread.
-  static void invoke(const watch_callback& callback, const store_event& event) noexcept {
+  static void invoke(const watch_callback& callback, const Event& event) noexcept {
     callback(event);
   }
 
@@ -113,7 +124,7 @@ class watch_hub {
   std::condition_variable changed_;  // a callback returned or a delivery loop ended
   std::map<std::uint64_t, watcher> watchers_;
   std::uint64_t last_watcher_ = 0;
-  std::deque<std::pair<std::uint64_t, store_event>> pending_;
+  std::deque<std::pair<std::uint64_t, Event>> pending_;
   std::uint64_t last_sequence_ = 0;  // of the last event queued
   std::uint64_t delivered_ = 0;      // every event up to this one has been delivered
   std::thread::id deliverer_;        // the thread running the delivery loop, if any
