@@ -34,7 +34,9 @@ inline constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
 // Runs a coroutine against a deadline: the first to finish wins and the other
 // is cancelled. Both are awaited, so whatever the coroutine references (the
 // request, the context, the lease) outlives it. nullopt if the deadline passed
-// first; rethrows what the coroutine threw.
+// first and cancelling the coroutine ended it; rethrows what it threw. A
+// coroutine that finished all the same (both were due at once, as after the
+// process was stopped and continued) gives its value: it did answer.
 template <class T>
 asio::awaitable<std::optional<T>> complete_by(asio::awaitable<T> op,
                                               std::chrono::steady_clock::time_point deadline) {
@@ -45,10 +47,10 @@ asio::awaitable<std::optional<T>> complete_by(asio::awaitable<T> op,
           asio::co_spawn(executor, std::move(op), asio::deferred), timer.async_wait(asio::deferred))
           .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
   (void)timer_error;
-  if (order[0] == 1) {
-    co_return std::nullopt;
-  }
   if (thrown) {
+    if (order[0] == 1) {
+      co_return std::nullopt;  // ended by the cancellation (or failing as the deadline passed)
+    }
     std::rethrow_exception(thrown);
   }
   co_return std::optional<T>{std::move(value)};
