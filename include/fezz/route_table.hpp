@@ -121,7 +121,6 @@ class route_table {
     entries_.clear();
     nodes_.clear();
     edges_.clear();
-    edge_count_ = 0;
     dead_ = 0;
   }
 
@@ -217,7 +216,6 @@ class route_table {
   detail::route_refs& node_list_for(std::string_view pattern, int priority, std::uint8_t method) {
     if (nodes_.empty()) {
       edges_.clear();
-      edge_count_ = 0;
       new_node({}, priority);
     }
     // A node is written through nodes_.mutate() each time, never through a reference
@@ -248,10 +246,10 @@ class route_table {
         detail::route_node& node = nodes_.mutate(at);
         node.parameter_method_mask = static_cast<std::uint16_t>(node.parameter_method_mask | bit);
       } else {
-        child = find_edge(at, segment);
+        child = edges_.find(at, segment, nodes_);
         if (child == 0) {
           child = new_node(segment, priority);
-          insert_edge(at, child);
+          edges_.insert(at, child, nodes_);
           nodes_.mutate(at).has_static_children = true;
         }
       }
@@ -278,7 +276,8 @@ class route_table {
       if (detail::is_wildcard_segment(segment)) {
         return list_place{at, true};
       }
-      at = detail::is_parameter_segment(segment) ? nodes_[at].parameter : find_edge(at, segment);
+      at = detail::is_parameter_segment(segment) ? nodes_[at].parameter
+                                                 : edges_.find(at, segment, nodes_);
       if (at == 0) {
         return std::nullopt;
       }
@@ -335,50 +334,6 @@ class route_table {
     return index;
   }
 
-  std::uint32_t find_edge(std::uint32_t parent, std::string_view segment) const noexcept {
-    if (edges_.empty()) {
-      return 0;
-    }
-    const std::uint64_t hash = detail::edge_hash(parent, segment);
-    const auto tag = static_cast<std::uint32_t>(hash >> 32);
-    const std::size_t mask = edges_.size() - 1;
-    for (std::size_t i = static_cast<std::size_t>(hash) & mask;; i = (i + 1) & mask) {
-      const detail::edge_slot slot = edges_[i];
-      if (slot.child == 0) {
-        return 0;
-      }
-      if (slot.tag == tag && slot.parent == parent && nodes_[slot.child].segment == segment) {
-        return slot.child;
-      }
-    }
-  }
-
-  // Adds the edge from `parent` to its static `child`; the table stays at most half full.
-  void insert_edge(std::uint32_t parent, std::uint32_t child) {
-    if ((edge_count_ + 1) * 2 > edges_.size()) {
-      auto old =
-          std::exchange(edges_, edge_table::of_size(std::max<std::size_t>(16, edges_.size() * 2)));
-      edge_count_ = 0;
-      for (std::size_t i = 0; i < old.size(); ++i) {
-        if (old[i].child != 0) {
-          place_edge(old[i].parent, old[i].child);
-        }
-      }
-    }
-    place_edge(parent, child);
-  }
-
-  void place_edge(std::uint32_t parent, std::uint32_t child) {
-    const std::uint64_t hash = detail::edge_hash(parent, nodes_[child].segment);
-    const std::size_t mask = edges_.size() - 1;
-    std::size_t i = static_cast<std::size_t>(hash) & mask;
-    while (edges_[i].child != 0) {
-      i = (i + 1) & mask;
-    }
-    edges_.mutate(i) = {static_cast<std::uint32_t>(hash >> 32), parent, child};
-    ++edge_count_;
-  }
-
   // Once removed routes make up half the slots: drop them and rebuild the trie from
   // the routes left, in their order, which also tightens the bounds. Amortized over
   // the removals, each costs O(1). Should an allocation fail here, the trie holds
@@ -394,7 +349,6 @@ class route_table {
     dead_ = 0;
     nodes_.clear();
     edges_.clear();
-    edge_count_ = 0;
     for (std::size_t i = 0; i < entries_.size(); ++i) {
       const route& r = entries_[i].value;
       const std::uint8_t method = detail::method_code(r.method);
@@ -413,7 +367,7 @@ class route_table {
       consider(node.ends, state);
     } else {
       if (node.has_static_children) {
-        const std::uint32_t child = find_edge(at, segment);
+        const std::uint32_t child = edges_.find(at, segment, nodes_);
         if (child != 0 && state.worth(nodes_[child])) {
           search(child, next, state);
         }
@@ -473,7 +427,8 @@ class route_table {
     if (segment.empty()) {
       add_methods(node.ends);
     } else {
-      if (const std::uint32_t child = node.has_static_children ? find_edge(at, segment) : 0;
+      if (const std::uint32_t child =
+              node.has_static_children ? edges_.find(at, segment, nodes_) : 0;
           child != 0) {
         collect_methods(child, next, path, methods);
       }
@@ -518,12 +473,10 @@ class route_table {
   // Copy-on-write storage: a copy of the table (a routing snapshot, say) shares it,
   // and a change after the copy clones only the chunks it writes.
   using entry_table = detail::cow_vector<entry>;
-  using edge_table = detail::cow_vector<detail::edge_slot>;
 
   entry_table entries_;                           // insertion order; the trie refers to indices
   detail::cow_vector<detail::route_node> nodes_;  // nodes_[0] is the root; empty when no routes
-  edge_table edges_;                              // static edges; size is a power of two
-  std::size_t edge_count_ = 0;
+  detail::edge_table edges_;                      // static edges
   std::size_t dead_ = 0;  // removed routes whose slots are still in entries_
 };
 

@@ -3,10 +3,15 @@
 // The parts of route_table's trie: method codes, the nodes, and the one hash
 // table of static edges. A route_table owns them; nothing else reads them.
 
+#include <fezz/detail/cow_vector.hpp>
+
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace fezz::detail {
@@ -114,5 +119,68 @@ inline std::uint64_t edge_hash(std::uint32_t parent, std::string_view segment) n
   h ^= h >> 32;
   return h;
 }
+
+// The static edges of a trie whose nodes (a random-access container of route_node)
+// are passed in: nodes[child].segment is the key an edge is found by. Open addressing,
+// at most half full, its size a power of two; copy-on-write like the nodes.
+class edge_table {
+ public:
+  // The child of `parent` by static `segment`, or 0 if there is none.
+  template <class Nodes>
+  std::uint32_t find(std::uint32_t parent, std::string_view segment,
+                     const Nodes& nodes) const noexcept {
+    if (slots_.empty()) {
+      return 0;
+    }
+    const std::uint64_t hash = edge_hash(parent, segment);
+    const auto tag = static_cast<std::uint32_t>(hash >> 32);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(hash) & mask;; i = (i + 1) & mask) {
+      const edge_slot slot = slots_[i];
+      if (slot.child == 0) {
+        return 0;
+      }
+      if (slot.tag == tag && slot.parent == parent && nodes[slot.child].segment == segment) {
+        return slot.child;
+      }
+    }
+  }
+
+  // Adds the edge from `parent` to its static `child`, which is not in the table yet.
+  template <class Nodes>
+  void insert(std::uint32_t parent, std::uint32_t child, const Nodes& nodes) {
+    if ((count_ + 1) * 2 > slots_.size()) {
+      auto old = std::exchange(
+          slots_, cow_vector<edge_slot>::of_size(std::max<std::size_t>(16, slots_.size() * 2)));
+      count_ = 0;
+      for (std::size_t i = 0; i < old.size(); ++i) {
+        if (old[i].child != 0) {
+          place(old[i].parent, old[i].child, nodes[old[i].child].segment);
+        }
+      }
+    }
+    place(parent, child, nodes[child].segment);
+  }
+
+  void clear() noexcept {
+    slots_.clear();
+    count_ = 0;
+  }
+
+ private:
+  void place(std::uint32_t parent, std::uint32_t child, std::string_view segment) {
+    const std::uint64_t hash = edge_hash(parent, segment);
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = static_cast<std::size_t>(hash) & mask;
+    while (slots_[i].child != 0) {
+      i = (i + 1) & mask;
+    }
+    slots_.mutate(i) = {static_cast<std::uint32_t>(hash >> 32), parent, child};
+    ++count_;
+  }
+
+  cow_vector<edge_slot> slots_;
+  std::size_t count_ = 0;
+};
 
 }  // namespace fezz::detail
