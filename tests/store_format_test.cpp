@@ -26,10 +26,9 @@ TEST_CASE("an entry round-trips through its JSON", "[store_format]") {
   entry.revision = 99;  // not part of the value
 
   const auto text = fezz::to_json(entry);
-  CHECK(text ==
-        R"({"description":"says hello","env":{"GREETING":"hi \"there\"\n"},"id":"hello",)"
-        R"("max_concurrency":8,"method":"POST","nodes":["n1","n2"],"path":"/hello/:name",)"
-        R"("timeout":7,"version":"v2"})");
+  CHECK(text == R"({"description":"says hello","env":{"GREETING":"hi \"there\"\n"},"id":"hello",)"
+                R"("max_concurrency":8,"method":"POST","nodes":["n1","n2"],"path":"/hello/:name",)"
+                R"("timeout":7,"version":"v2"})");
   const auto parsed = fezz::parse_function_entry(text, "hello");
   REQUIRE(parsed.ok());
   CHECK(parsed.error().empty());
@@ -105,6 +104,37 @@ TEST_CASE("an invalid entry is refused with a precise one-line reason", "[store_
   CHECK(reason(R"({"id":"b\nc"})", "a") == R"(field 'id' is 'b\x0ac' but the key names 'a')");
   CHECK(reason(R"({"id":")" + std::string(100, 'x') + "\"}", "a") ==
         "field 'id' is '" + std::string(80, 'x') + "...' but the key names 'a'");
+}
+
+TEST_CASE("an entry's module names its bytes by SHA-256 and a path", "[store_format]") {
+  const std::string sha(64, 'a');
+  auto entry = fezz::function_entry(fezz::owned_manifest("greeting", "v1", "GET", "/greeting"));
+  CHECK(fezz::to_json(entry).find("module") == std::string::npos);  // compiled in: no field
+  entry.module = fezz::module_source{sha, "/srv/modules/greeting.so"};
+  const auto text = fezz::to_json(entry);
+  const std::string written = R"("module":{"path":"/srv/modules/greeting.so","sha256":")" + sha;
+  CHECK(text.find(written) != std::string::npos);
+  const auto back = fezz::parse_function_entry(text, "greeting");
+  REQUIRE(back);
+  CHECK(back.value() == entry);
+  entry.module->sha256[0] = 'b';
+  CHECK_FALSE(back.value() == entry);  // the module is part of the value
+
+  const std::string shape =
+      R"(field 'module' must be {"sha256": 64 lowercase hex digits, "path": a file})";
+  const std::string bad_modules[] = {
+      R"("m")",
+      R"({"sha256":")" + sha + R"("})",
+      R"({"sha256":")" + sha + R"(","path":""})",
+      R"({"sha256":")" + std::string(63, 'a') + R"(","path":"/m.so"})",
+      R"({"sha256":")" + std::string(64, 'A') + R"(","path":"/m.so"})",
+      R"({"sha256":7,"path":"/m.so"})"};
+  for (const auto& bad : bad_modules) {
+    const auto parsed = fezz::parse_function_entry(R"({"id":"a","module":)" + bad + "}");
+    CHECK_FALSE(parsed.ok());
+    CHECK(parsed.error() == shape);
+  }
+  CHECK(fezz::parse_function_entry(R"({"id":"a","module":null})").value().module == std::nullopt);
 }
 
 TEST_CASE("to_json refuses text that is not UTF-8", "[store_format]") {

@@ -102,6 +102,8 @@ options (each also read from the environment as FEZZ_<NAME>, e.g. FEZZ_PORT):
   --max-body-bytes N      largest request body accepted (default 8388608)
   --max-in-flight N       function calls in flight at once, beyond it 429; 0 = no limit (default 0)
   --drain-grace SECONDS   on SIGTERM, fail /_health but serve as usual this long first (default 0)
+  --module-cache DIR      where function modules are kept once checked (default: the system's
+                          temporary folder/fezz-modules-UID)
   --store URL             memory (default), etcd://host:port[,host:port...] or etcds://... for TLS
   --store-prefix PREFIX   the store's keys start with it (default /fezz/)
   --node NAME             this node's name in the store (default node-1)
@@ -115,9 +117,9 @@ options (each also read from the environment as FEZZ_<NAME>, e.g. FEZZ_PORT):
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string_view> flags = {"host",         "port",           "threads",
-                                         "idle-timeout", "max-body-bytes", "max-in-flight",
-                                         "drain-grace",  "node",           "advertise"};
+  std::vector<std::string_view> flags = {
+      "host",          "port",        "threads", "idle-timeout", "max-body-bytes",
+      "max-in-flight", "drain-grace", "node",    "advertise",    "module-cache"};
   flags.insert(flags.end(), examples::store_flags.begin(), examples::store_flags.end());
   const examples::command_line line("fezz_example", usage, argc, argv, flags);
   if (!line.positional().empty()) {
@@ -142,7 +144,8 @@ int main(int argc, char** argv) {
           .max_in_flight(line.number<std::size_t>("max-in-flight", 0, 0, std::size_t{1} << 32))
           .drain_grace(seconds("drain-grace", 0, 0))
           .node(line.text("node", "node-1"))
-          .advertise(line.text("advertise"));
+          .advertise(line.text("advertise"))
+          .module_cache(line.text("module-cache"));
 
   std::shared_ptr<fezz::function_store> store;
   try {

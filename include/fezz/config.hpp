@@ -48,6 +48,9 @@ class config {
   // Where peers and operators reach this node, in its node record: a URL. Empty: made
   // from the host and the bound port at start() (the machine's name for 0.0.0.0).
   FEZZ_CONFIG_SETTING(std::string, advertise, "")
+  // Where modules are kept once their bytes are checked (see <fezz/module.hpp>).
+  // Empty: fezz-modules-<uid> in the system's temporary folder.
+  FEZZ_CONFIG_SETTING(std::string, module_cache, "")
   // A loaded function idle this long is unloaded.
   FEZZ_CONFIG_SETTING(duration, idle_timeout, std::chrono::seconds(300))
   // Request limits: body (413), header section (431), request target (414).

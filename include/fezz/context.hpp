@@ -9,6 +9,7 @@
 #include <spdlog/logger.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,11 +19,19 @@ namespace fezz {
 
 // A function's run-time configuration, shared by every call of one routing
 // generation: the control plane replaces it, never mutates it.
+namespace detail {
+class function_instance;
+}  // namespace detail
+
 struct function_info {
   owned_manifest manifest;
   // The global environment with the function's own entries laid over it.
   env_map env;
   std::shared_ptr<spdlog::logger> logger;
+  // Code from a module (the entry's "module", see <fezz/module.hpp>): makes an instance,
+  // opening the module if need be. Empty for the code compiled into the binary.
+  std::function<std::unique_ptr<detail::function_instance>()> module_code{};
+  std::string module_sha256{};  // which module, empty if none
 };
 
 class context {

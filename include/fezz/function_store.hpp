@@ -20,10 +20,19 @@
 
 namespace fezz {
 
+// Code from a module (a library built with fezz_add_module) rather than the binary's own.
+struct module_source {
+  std::string sha256;  // of the library's bytes: 64 lowercase hex digits
+  std::string path;    // where a node reads the library if its module cache lacks it
+
+  friend bool operator==(const module_source&, const module_source&) = default;
+};
+
 struct function_entry {
   owned_manifest manifest;
-  std::vector<std::string> nodes;  // empty: served by every node
-  env_map env;                     // per-function environment
+  std::vector<std::string> nodes;       // empty: served by every node
+  env_map env;                          // per-function environment
+  std::optional<module_source> module;  // none: the code compiled into the binary
   // The store's revision of this entry's last change (etcd's mod_revision), set by the store
   // on get, list and events; 0 for an entry not read from a store. Writes ignore it, and
   // equality does not compare it: two entries are equal when their content is.
@@ -58,7 +67,7 @@ struct function_entry {
   const std::string& id() const { return manifest.id; }
 
   friend bool operator==(const function_entry& a, const function_entry& b) {
-    return a.manifest == b.manifest && a.nodes == b.nodes && a.env == b.env;
+    return a.manifest == b.manifest && a.nodes == b.nodes && a.env == b.env && a.module == b.module;
   }
 };
 

@@ -4,8 +4,10 @@
 // fezzctl and any other client:
 //
 //   <prefix>functions/<id>  {"id","version","method","path","timeout","description",
-//                            "max_concurrency","nodes":[...],"env":{...}}
-//                           (timeout in whole seconds; max_concurrency 0: no limit)
+//                            "max_concurrency","nodes":[...],"env":{...},
+//                            "module":{"sha256","path"}}
+//                           (timeout in whole seconds; max_concurrency 0: no limit;
+//                           module absent: the code compiled into the binary)
 //   <prefix>nodes/<name>    {"address","state","started","fezz_version"}
 //
 // Parsing ignores fields it does not know and fills absent ones with fezz::manifest's
@@ -21,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -190,6 +193,28 @@ inline std::string read_env(const json& object, env_map& out) {
   return {};
 }
 
+inline std::string read_module(const json& object, std::optional<module_source>& out) {
+  const auto it = object.find("module");
+  if (it == object.end() || it->is_null()) {
+    return {};
+  }
+  const char* shape =
+      "field 'module' must be {\"sha256\": 64 lowercase hex digits, \"path\": a file}";
+  if (!it->is_object()) {
+    return shape;
+  }
+  module_source source;
+  if (!read_string(*it, "sha256", source.sha256).empty() ||
+      !read_string(*it, "path", source.path).empty() || source.path.empty() ||
+      source.sha256.size() != 64 ||
+      !std::all_of(source.sha256.begin(), source.sha256.end(),
+                   [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
+    return shape;
+  }
+  out = std::move(source);
+  return {};
+}
+
 // Parses `text` as a JSON object, or says why it is not one.
 inline std::string parse_object(std::string_view text, json& out) {
   try {
@@ -228,6 +253,9 @@ inline std::string to_json(const function_entry& entry) {
                       {"max_concurrency", m.max_concurrency},
                       {"nodes", entry.nodes},
                       {"env", entry.env}};
+  if (entry.module) {
+    j["module"] = {{"sha256", entry.module->sha256}, {"path", entry.module->path}};
+  }
   return detail::store_format::dump(j, "function '" + m.id + "'");
 }
 
@@ -249,7 +277,7 @@ inline parse_result<function_entry> parse_function_entry(std::string_view text,
         sf::read_string(object, "method", m.method), sf::read_string(object, "path", m.path),
         sf::read_timeout(object, m.timeout), sf::read_string(object, "description", m.description),
         sf::read_max_concurrency(object, m.max_concurrency), sf::read_nodes(object, entry.nodes),
-        sf::read_env(object, entry.env)}) {
+        sf::read_env(object, entry.env), sf::read_module(object, entry.module)}) {
     if (!problem.empty()) {
       return result::failure(std::move(problem));
     }

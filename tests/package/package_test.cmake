@@ -1,5 +1,5 @@
 # Runs one step of the packaging tests (see CMakeLists.txt here). Usage:
-#   cmake -DSTEP=install|find_package|add_subdirectory
+#   cmake -DSTEP=install|find_package|module|add_subdirectory
 #         -DFEZZ_SOURCE_DIR=<fezz tree> -DPACKAGE_TEST_DIR=<this dir> -DWORK_DIR=<scratch dir>
 #         -DGENERATOR=<gen> [-DMAKE_PROGRAM=..] -DCXX_COMPILER=<c++> [-DCXX_FLAGS=..]
 #         [-DCXX_COMPILER_LAUNCHER=..] [-DBUILD_TYPE=..] -P package_test.cmake
@@ -153,6 +153,31 @@ elseif(STEP STREQUAL "find_package")
     string(FIND "${text}" "${moved}/include" at)
     if(at EQUAL -1)
       message(FATAL_ERROR "consumer did not compile against ${moved}/include:\n${text}")
+    endif()
+  endif()
+
+elseif(STEP STREQUAL "module")
+  # tests/module with fezz_add_module() from the installed package, into WORK_DIR/modules/.
+  require_file("${prefix}/lib/cmake/fezz/fezz_module.cmake")
+  set(module_build "${WORK_DIR}/module-build")
+  file(REMOVE_RECURSE "${module_build}")
+  run("configure modules" "${CMAKE_COMMAND}" -S "${FEZZ_SOURCE_DIR}/tests/module" -B "${module_build}"
+      ${common_args} "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
+  run("build modules" "${CMAKE_COMMAND}" --build "${module_build}" ${config_args})
+  file(REMOVE_RECURSE "${WORK_DIR}/modules")
+  file(COPY "${module_build}/modules/" DESTINATION "${WORK_DIR}/modules")
+  foreach(name IN ITEMS greeting_v1 greeting_v2 greeting_other_abi)
+    require_file("${WORK_DIR}/modules/${name}.so")
+  endforeach()
+  # One exported symbol, the entry point; the functions' code stays hidden.
+  find_program(NM nm)
+  if(NM)
+    run("list exported symbols" "${NM}" -D --defined-only "${WORK_DIR}/modules/greeting_v1.so")
+    if(NOT run_output MATCHES " T fezz_module_entry_v1")
+      message(FATAL_ERROR "greeting_v1.so does not export fezz_module_entry_v1:\n${run_output}")
+    endif()
+    if(run_output MATCHES "greeting|registration_list")
+      message(FATAL_ERROR "greeting_v1.so exports its internals:\n${run_output}")
     endif()
   endif()
 

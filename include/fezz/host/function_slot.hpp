@@ -312,7 +312,7 @@ inline boost::asio::awaitable<void> function_slot::load(std::shared_ptr<function
   std::unique_ptr<detail::function_instance> instance;
   std::string error;
   try {
-    instance = registration_.make();
+    instance = info->module_code ? info->module_code() : registration_.make();
     if (instance->has_on_load()) {
       context ctx(*info, started + info->manifest.timeout);
       if (!co_await detail::complete_by(instance->on_load(ctx), ctx.deadline())) {

@@ -7,12 +7,14 @@
 #include <fezz/detail/log_limiter.hpp>
 #include <fezz/function_store.hpp>
 #include <fezz/host/function_registry.hpp>
+#include <fezz/host/module_cache.hpp>
 #include <fezz/host/routing.hpp>
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 
 namespace fezz::host {
 
@@ -41,7 +43,10 @@ struct host_state {
   host_state(config c, boost::asio::any_io_executor executor)
       : settings(std::move(c)),
         request_log(std::make_shared<detail::log_limiter>(settings.request_log_limit())),
-        registry(std::move(executor), settings.logger(), request_log) {}
+        registry(std::move(executor), settings.logger(), request_log),
+        modules(std::make_shared<module_cache>(
+            settings.module_cache().empty() ? module_cache::default_folder()
+                                            : std::filesystem::path(settings.module_cache()))) {}
 
   const config settings;
   // The control-plane store, for /_metrics; set by the server, which owns it.
@@ -49,6 +54,8 @@ struct host_state {
   // For lines about single requests, which clients can trigger at will.
   const std::shared_ptr<detail::log_limiter> request_log;
   function_registry registry;
+  // Modules open in this host, shared with the configurations that load from them.
+  const std::shared_ptr<module_cache> modules;
   routing_source routing;
   server_metrics metrics;
   // Draining: /_health fails and every answer tells the proxy to look elsewhere,

@@ -13,10 +13,12 @@
 
 #include <fezz/context.hpp>
 #include <fezz/detail/route_pattern.hpp>
+#include <fezz/function.hpp>
 #include <fezz/function_store.hpp>
 #include <fezz/host/host_state.hpp>
 #include <fezz/host/routing.hpp>
 #include <fezz/manifest.hpp>
+#include <fezz/module.hpp>
 #include <fezz/route_table.hpp>
 
 #include <spdlog/logger.h>
@@ -52,6 +54,12 @@ class route_publisher {
         std::make_shared<spdlog::logger>(entry.id(), base->sinks().begin(), base->sinks().end());
     logger->set_level(base->level());
     info->logger = std::move(logger);
+    if (entry.module) {
+      info->module_sha256 = entry.module->sha256;
+      info->module_code = [modules = host_.modules, source = *entry.module, id = entry.id()] {
+        return modules->open(source.sha256, source.path)->make(id);
+      };
+    }
     return info;
   }
 
@@ -109,8 +117,12 @@ class route_publisher {
       unroute(id);
       return;
     }
-    const auto slot = host_.registry.find(id);
-    if (!slot) {
+    auto slot = host_.registry.find(id);
+    if (!slot && entry.module) {
+      slot = host_.registry.add(module_registration(id), nullptr);
+      module_only_.insert(id);
+    }
+    if (!slot || (module_only_.contains(id) && !entry.module)) {
       log.debug("store entry '{}' has no code in this binary", id);
       unroute(id);
       return;
@@ -130,7 +142,8 @@ class route_publisher {
     auto info = info_for(entry);
     const auto it = routed_.find(id);
     if (it != routed_.end() && it->second.info->manifest == info->manifest &&
-        it->second.info->env == info->env) {
+        it->second.info->env == info->env &&
+        it->second.info->module_sha256 == info->module_sha256) {
       info = it->second.info;
     }
     routed_function next{m.method, m.path, m.method + ' ' + detail::pattern_shape(m.path), info};
@@ -164,6 +177,15 @@ class route_publisher {
       slot->retire();
       host_.log().info("'{}' is no longer routed here", id);
     }
+  }
+
+  // The registry's slot for a function that exists only as a module: the code comes
+  // from each configuration's module_code; without one, a load fails.
+  static function_registration module_registration(const std::string& id) {
+    auto name = std::make_shared<const std::string>(id);
+    return {manifest{.id = *name}, [name]() -> std::unique_ptr<detail::function_instance> {
+              throw module_error("'" + *name + "' has no module configured");
+            }};
   }
 
   const std::string& owner(const std::string& claim) const { return *claims_.at(claim).rbegin(); }
@@ -203,6 +225,7 @@ class route_publisher {
   std::mutex mutex_;  // one change at a time; guards what is below
   std::unordered_map<std::string, routed_function> routed_;
   std::map<std::string, std::set<std::string>> claims_;  // claim -> the ids that make it
+  std::set<std::string> module_only_;  // ids whose slot this publisher added for a module
 };
 
 }  // namespace fezz::host

@@ -47,6 +47,9 @@ inline nlohmann::json function_json(const function_status& s, const routing_snap
   if (const routing_target* target = routes.target(s.id)) {
     add_manifest_fields(j, target->info->manifest);
     j["routed"] = true;
+    if (!target->info->module_sha256.empty()) {
+      j["module"] = target->info->module_sha256;  // the code's SHA-256, when from a module
+    }
   } else {
     add_manifest_fields(j, registry.find(s.id)->registration().static_manifest);
     j["routed"] = false;
