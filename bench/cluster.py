@@ -316,7 +316,7 @@ def main():
         "its `/_metrics` shows the store at etcd's revision, with the cluster's five entries, then "
         f"after {args.entries:,} more entries were written ({fill_seconds:.1f} s, transactions of 128 "
         "puts). The node lists every entry, parses and caches it, and routes those it has code "
-        "for; routing all of them is `initial_sync_ms` of `bench_control_plane` below.",
+        "for; routing all of them is `bench_control_plane`'s initial sync (its own section).",
         "",
         "| entries in etcd | launch → synced ms | target |",
         "| ---: | ---: | --- |",
@@ -326,7 +326,8 @@ def main():
         "",
         "On 2 CPUs the proxy, the nodes and wrk share the machine, so requests/s through the "
         "proxy are bound by the CPU they all need, and three nodes cannot serve more than one: "
-        "read the CPU per request as the proxy's cost, and the requests/s as what this machine "
+        "read the CPU per request as the proxy's cost (which includes HAProxy writing a log line per "
+        "request, `option httplog`), and the requests/s as what this machine "
         "does, not what three machines would.",
         END,
     ]
