@@ -31,8 +31,9 @@ inline std::vector<std::string> etcd_endpoints_of(std::string_view url) {
     scheme = "https://";
     url.remove_prefix(8);
   } else {
-    throw std::invalid_argument("store URL '" + std::string(url) +
-                                "' is not memory, etcd://host:port[,...] or etcds://host:port[,...]");
+    throw std::invalid_argument(
+        "store URL '" + std::string(url) +
+        "' is not memory, etcd://host:port[,...] or etcds://host:port[,...]");
   }
   std::vector<std::string> endpoints;
   while (!url.empty()) {
@@ -41,8 +42,7 @@ inline std::vector<std::string> etcd_endpoints_of(std::string_view url) {
     const auto colon = endpoint.rfind(':');
     if (endpoint.empty() || colon == std::string_view::npos || colon == 0 ||
         colon + 1 == endpoint.size() || endpoint.find('/') != std::string_view::npos) {
-      throw std::invalid_argument("store URL: '" + std::string(endpoint) +
-                                  "' is not host:port");
+      throw std::invalid_argument("store URL: '" + std::string(endpoint) + "' is not host:port");
     }
     endpoints.push_back(std::string(scheme) + std::string(endpoint));
     url = comma == std::string_view::npos ? std::string_view{} : url.substr(comma + 1);
