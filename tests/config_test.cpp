@@ -14,6 +14,7 @@ TEST_CASE("config has production defaults", "[config]") {
   CHECK(c.max_body_bytes() == 8u * 1024 * 1024);
   CHECK(c.max_header_bytes() == 16u * 1024);
   CHECK(c.max_target_bytes() == 8u * 1024);
+  CHECK(c.max_module_bytes() == 256u * 1024 * 1024);
   CHECK(c.header_timeout() == 10s);
   CHECK(c.keep_alive_timeout() == 60s);
   CHECK(c.drain_timeout() == 10s);

@@ -33,9 +33,9 @@ def put(function_id, path, source):
              json.dumps({"id": function_id, "path": path, "module": source}))
 
 
-def node(name, cache):
+def node(name, cache, *flags):
     return Server("--store", ETCD.url, "--node", name, "--idle-timeout", "0.5",
-                  "--module-cache", cache)
+                  "--module-cache", cache, *flags)
 
 
 def mapped(server, sha256):
@@ -122,6 +122,28 @@ def bytes_that_do_not_match_their_sha256_are_never_opened():
               "nothing was opened")
         check_equal(list(pathlib.Path(cache).glob("*")), [], "nothing was cached")
         check_equal(get(server.port, "/hello").status, 200, "the host serves on")
+        ETCD.ctl("del", "/fezz/functions/greeting")
+
+
+@test
+def a_module_over_max_module_bytes_is_refused_before_it_is_read():
+    v1 = module("greeting_v1")
+    size = pathlib.Path(v1["path"]).stat().st_size
+    with tempfile.TemporaryDirectory() as cache, \
+            node("m6", cache, "--max-module-bytes", str(size - 1)) as server:
+        put("greeting", "/greeting", v1)
+        wait_until(lambda: get(server.port, "/greeting").status != 404, 5.0, "routed")
+        message = refusal(get(server.port, "/greeting"), "a module over the limit")
+        check(f"is {size} bytes, over the limit of {size - 1} bytes (config::max_module_bytes)"
+              in message, message)
+        check(not mapped(server, v1["sha256"]), "nothing was opened")
+        check_equal(list(pathlib.Path(cache).glob("*")), [], "nothing was cached")
+        ETCD.ctl("del", "/fezz/functions/greeting")
+    with tempfile.TemporaryDirectory() as cache, \
+            node("m7", cache, "--max-module-bytes", str(size)) as server:
+        put("greeting", "/greeting", v1)
+        wait_until(lambda: get(server.port, "/greeting").status != 404, 5.0, "routed")
+        check_equal(get(server.port, "/greeting").status, 200, "exactly the limit: it loads")
         ETCD.ctl("del", "/fezz/functions/greeting")
 
 

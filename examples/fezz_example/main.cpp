@@ -104,6 +104,7 @@ options (each also read from the environment as FEZZ_<NAME>, e.g. FEZZ_PORT):
   --drain-grace SECONDS   on SIGTERM, fail /_health but serve as usual this long first (default 0)
   --module-cache DIR      where function modules are kept once checked (default: the system's
                           temporary folder/fezz-modules-UID)
+  --max-module-bytes N    largest function module opened, beyond it 503 (default 268435456)
   --store URL             memory (default), etcd://host:port[,host:port...] or etcds://... for TLS
   --store-prefix PREFIX   the store's keys start with it (default /fezz/)
   --node NAME             this node's name in the store (default node-1)
@@ -118,8 +119,8 @@ options (each also read from the environment as FEZZ_<NAME>, e.g. FEZZ_PORT):
 
 int main(int argc, char** argv) {
   std::vector<std::string_view> flags = {
-      "host",          "port",        "threads", "idle-timeout", "max-body-bytes",
-      "max-in-flight", "drain-grace", "node",    "advertise",    "module-cache"};
+      "host",        "port", "threads",   "idle-timeout", "max-body-bytes",  "max-in-flight",
+      "drain-grace", "node", "advertise", "module-cache", "max-module-bytes"};
   flags.insert(flags.end(), examples::store_flags.begin(), examples::store_flags.end());
   const examples::command_line line("fezz_example", usage, argc, argv, flags);
   if (!line.positional().empty()) {
@@ -145,7 +146,9 @@ int main(int argc, char** argv) {
           .drain_grace(seconds("drain-grace", 0, 0))
           .node(line.text("node", "node-1"))
           .advertise(line.text("advertise"))
-          .module_cache(line.text("module-cache"));
+          .module_cache(line.text("module-cache"))
+          .max_module_bytes(line.number<std::size_t>("max-module-bytes", 256 * 1024 * 1024, 0,
+                                                     std::size_t{1} << 40));
 
   std::shared_ptr<fezz::function_store> store;
   try {

@@ -51,6 +51,8 @@ class config {
   // Where modules are kept once their bytes are checked (see <fezz/module.hpp>).
   // Empty: fezz-modules-<uid> in the system's temporary folder.
   FEZZ_CONFIG_SETTING(std::string, module_cache, "")
+  // A module larger than this is refused (its function answers 503) before it is read.
+  FEZZ_CONFIG_SETTING(std::size_t, max_module_bytes, 256 * 1024 * 1024)
   // A loaded function idle this long is unloaded.
   FEZZ_CONFIG_SETTING(duration, idle_timeout, std::chrono::seconds(300))
   // Request limits: body (413), header section (431), request target (414).

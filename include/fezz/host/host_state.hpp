@@ -44,9 +44,10 @@ struct host_state {
       : settings(std::move(c)),
         request_log(std::make_shared<detail::log_limiter>(settings.request_log_limit())),
         registry(std::move(executor), settings.logger(), request_log),
-        modules(std::make_shared<module_cache>(
-            settings.module_cache().empty() ? module_cache::default_folder()
-                                            : std::filesystem::path(settings.module_cache()))) {}
+        modules(std::make_shared<module_cache>(settings.module_cache().empty()
+                                                   ? module_cache::default_folder()
+                                                   : std::filesystem::path(settings.module_cache()),
+                                               settings.max_module_bytes())) {}
 
   const config settings;
   // The control-plane store, for /_metrics; set by the server, which owns it.

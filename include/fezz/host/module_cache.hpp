@@ -3,27 +3,34 @@
 // module_cache: a host's modules, by the SHA-256 of their bytes. A module is copied
 // into the cache folder only after its bytes are checked, and opened from there, so
 // the bytes opened are the bytes checked; each is open once, for as long as any
-// instance of it lives.
+// instance of it lives. A module larger than the limit (config::max_module_bytes) is
+// refused before it is read, and no read goes past the limit.
 
 #include <fezz/detail/sha256.hpp>
 #include <fezz/module.hpp>
 
 #include <unistd.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
+#include <istream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace fezz::host {
 
 class module_cache {
  public:
-  explicit module_cache(std::filesystem::path folder) : folder_(std::move(folder)) {}
+  // Modules are kept in `folder`; one larger than `max_bytes` is refused.
+  module_cache(std::filesystem::path folder, std::size_t max_bytes)
+      : folder_(std::move(folder)), max_bytes_(max_bytes) {}
 
   // The default folder: fezz-modules-<uid> in the system's temporary folder.
   static std::filesystem::path default_folder() {
@@ -31,10 +38,12 @@ class module_cache {
   }
 
   const std::filesystem::path& folder() const noexcept { return folder_; }
+  std::size_t max_bytes() const noexcept { return max_bytes_; }
 
   // The open library whose bytes have this SHA-256 (64 lowercase hex digits), taken
   // from `source` if the cache does not hold it yet. Throws module_error when the
-  // bytes do not match (the file is then never opened), or when opening fails.
+  // module is larger than max_bytes() or its bytes do not match (the file is then
+  // never opened), or when opening fails.
   std::shared_ptr<module_library> open(const std::string& sha256,
                                        const std::filesystem::path& source) {
     std::lock_guard lock(mutex_);
@@ -43,12 +52,7 @@ class module_cache {
     }
     const auto cached = folder_ / (sha256 + ".so");
     if (!matches(cached, sha256)) {
-      const std::string bytes = read(source);
-      if (const auto actual = detail::sha256::of(bytes); actual != sha256) {
-        throw module_error("module " + source.string() + " has SHA-256 " + actual + ", not the " +
-                           sha256 + " its entry names: not opened");
-      }
-      write(cached, bytes);
+      copy_checked(source, cached, sha256);
     }
     auto library = module_library::open(cached);
     open_[sha256] = library;
@@ -56,38 +60,118 @@ class module_cache {
   }
 
  private:
-  static std::string read(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      throw module_error("cannot read module " + file.string());
+  static constexpr std::size_t chunk_bytes = 64 * 1024;
+
+  // Refuses `file` if it is over the limit, before anything of it is read.
+  void check_size(const std::filesystem::path& file) const {
+    std::error_code error;
+    const auto size = std::filesystem::file_size(file, error);
+    if (error) {
+      throw module_error("cannot read module " + file.string() + ": " + error.message());
     }
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (size > max_bytes_) {
+      throw module_error("module " + file.string() + " is " + std::to_string(size) +
+                         " bytes, over the limit of " + std::to_string(max_bytes_) +
+                         " bytes (config::max_module_bytes): not opened");
+    }
   }
 
-  static bool matches(const std::filesystem::path& file, const std::string& sha256) {
-    std::error_code ignored;
-    return std::filesystem::exists(file, ignored) && detail::sha256::of(read(file)) == sha256;
+  module_error grew(const std::filesystem::path& file) const {
+    return module_error("module " + file.string() + " grew past the limit of " +
+                        std::to_string(max_bytes_) +
+                        " bytes (config::max_module_bytes) while it was read: not opened");
   }
 
-  // Written beside, then renamed: another process never opens a part-written file.
-  void write(const std::filesystem::path& file, const std::string& bytes) const {
+  // Feeds `in` to `hash` and to `sink`, a chunk at a time. False, and nothing fed
+  // beyond it, if `in` holds more than max_bytes_.
+  template <class Sink>
+  bool read_chunks(std::istream& in, detail::sha256& hash, Sink&& sink) const {
+    std::vector<char> chunk(chunk_bytes);
+    std::uintmax_t total = 0;
+    while (in) {
+      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      const auto got = static_cast<std::size_t>(in.gcount());
+      total += got;
+      if (total > max_bytes_) {
+        return false;
+      }
+      const std::string_view bytes(chunk.data(), got);
+      hash.update(bytes);
+      sink(bytes);
+    }
+    return true;
+  }
+
+  // True if the cache holds `file` with this SHA-256. Anything else (absent, over
+  // the limit, unreadable, other bytes) is taken from the source again.
+  bool matches(const std::filesystem::path& file, const std::string& sha256) const {
+    std::error_code error;
+    const auto size = std::filesystem::file_size(file, error);
+    if (error || size > max_bytes_) {
+      return false;
+    }
+    std::ifstream in(file, std::ios::binary);
+    detail::sha256 hash;
+    return in && read_chunks(in, hash, [](std::string_view) {}) && !in.bad() &&
+           hash.hex() == sha256;
+  }
+
+  // Copies `source` to `cached` if its bytes have this SHA-256: each chunk read is
+  // hashed and written to a file beside, which is renamed only once the digest
+  // matches, so another process never opens a part-written file and bytes that do
+  // not match are never left under the cache's name.
+  void copy_checked(const std::filesystem::path& source, const std::filesystem::path& cached,
+                    const std::string& sha256) const {
+    check_size(source);
+    std::ifstream in(source, std::ios::binary);
+    if (!in) {
+      throw module_error("cannot read module " + source.string());
+    }
     std::error_code error;
     std::filesystem::create_directories(folder_, error);
-    const auto part = file.string() + ".part-" + std::to_string(::getpid());
+    const std::filesystem::path part = cached.string() + ".part-" + std::to_string(::getpid());
+    struct remove_unless_renamed {
+      const std::filesystem::path& file;
+      bool renamed = false;
+      ~remove_unless_renamed() {
+        if (!renamed) {
+          std::error_code ignored;
+          std::filesystem::remove(file, ignored);
+        }
+      }
+    } cleanup{part};
+    detail::sha256 hash;
     {
       std::ofstream out(part, std::ios::binary | std::ios::trunc);
-      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-      if (!out.flush()) {
-        throw module_error("cannot write module cache " + part);
+      if (!out) {
+        throw module_error("cannot write module cache " + part.string());
+      }
+      if (!read_chunks(in, hash, [&out](std::string_view bytes) {
+            out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+          })) {
+        throw grew(source);
+      }
+      if (in.bad()) {
+        throw module_error("cannot read module " + source.string());
+      }
+      out.close();
+      if (!out) {
+        throw module_error("cannot write module cache " + part.string());
       }
     }
-    std::filesystem::rename(part, file, error);
-    if (error) {
-      throw module_error("cannot write module cache " + file.string() + ": " + error.message());
+    if (const auto actual = hash.hex(); actual != sha256) {
+      throw module_error("module " + source.string() + " has SHA-256 " + actual + ", not the " +
+                         sha256 + " its entry names: not opened");
     }
+    std::filesystem::rename(part, cached, error);
+    if (error) {
+      throw module_error("cannot write module cache " + cached.string() + ": " + error.message());
+    }
+    cleanup.renamed = true;
   }
 
   std::filesystem::path folder_;
+  std::size_t max_bytes_;
   std::mutex mutex_;
   std::map<std::string, std::weak_ptr<module_library>> open_;
 };
