@@ -3,8 +3,10 @@
 // module_cache: a host's modules, by the SHA-256 of their bytes. A module is copied
 // into the cache folder only after its bytes are checked, and opened from there, so
 // the bytes opened are the bytes checked; each is open once, for as long as any
-// instance of it lives. A module larger than the limit (config::max_module_bytes) is
-// refused before it is read, and no read goes past the limit.
+// instance of it lives, and each is read, checked and opened under a lock of its
+// own, so that one module's cold start does not wait for another's. A module
+// larger than the limit (config::max_module_bytes) is refused before it is read,
+// and no read goes past the limit.
 
 #include <fezz/detail/sha256.hpp>
 #include <fezz/module.hpp>
@@ -22,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace fezz::host {
@@ -46,8 +49,19 @@ class module_cache {
   // never opened), or when opening fails.
   std::shared_ptr<module_library> open(const std::string& sha256,
                                        const std::filesystem::path& source) {
-    std::lock_guard lock(mutex_);
-    if (auto library = open_[sha256].lock()) {
+    std::shared_ptr<entry> module;
+    {
+      std::lock_guard lock(mutex_);
+      auto& found = entries_[sha256];
+      if (!found) {
+        found = std::make_shared<entry>();
+      }
+      module = found;
+    }
+    // The slow part under this module's lock only: a second caller for the same
+    // module waits here, then shares the library the first one opened.
+    std::lock_guard lock(module->mutex);
+    if (auto library = module->library.lock()) {
       return library;
     }
     const auto cached = folder_ / (sha256 + ".so");
@@ -55,11 +69,17 @@ class module_cache {
       copy_checked(source, cached, sha256);
     }
     auto library = module_library::open(cached);
-    open_[sha256] = library;
+    module->library = library;
     return library;
   }
 
  private:
+  // One module's lock, and its library while any instance lives. Kept once made.
+  struct entry {
+    std::mutex mutex;
+    std::weak_ptr<module_library> library;
+  };
+
   static constexpr std::size_t chunk_bytes = 64 * 1024;
 
   // Refuses `file` if it is over the limit, before anything of it is read.
@@ -172,8 +192,8 @@ class module_cache {
 
   std::filesystem::path folder_;
   std::size_t max_bytes_;
-  std::mutex mutex_;
-  std::map<std::string, std::weak_ptr<module_library>> open_;
+  std::mutex mutex_;  // guards entries_ only
+  std::map<std::string, std::shared_ptr<entry>> entries_;
 };
 
 }  // namespace fezz::host
