@@ -11,6 +11,7 @@
 #include <fezz/detail/sha256.hpp>
 #include <fezz/module.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -21,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -65,8 +67,14 @@ class module_cache {
       return library;
     }
     const auto cached = folder_ / (sha256 + ".so");
-    if (!matches(cached, sha256)) {
-      copy_checked(source, cached, sha256);
+    // A file checked before and unchanged since is not hashed again: a cold start
+    // then costs a dlopen, not a read of the whole library.
+    if (!module->checked || identity_of(cached) != module->checked) {
+      module->checked.reset();
+      if (!matches(cached, sha256)) {
+        copy_checked(source, cached, sha256);
+      }
+      module->checked = identity_of(cached);
     }
     auto library = module_library::open(cached);
     module->library = library;
@@ -75,9 +83,28 @@ class module_cache {
 
  private:
   // One module's lock, and its library while any instance lives. Kept once made.
+  // Which file a path names, and whether it changed: device, inode, size, last change.
+  struct file_identity {
+    ::dev_t device;
+    ::ino_t inode;
+    ::off_t size;
+    std::int64_t changed_ns;
+    friend bool operator==(const file_identity&, const file_identity&) = default;
+  };
+
+  static std::optional<file_identity> identity_of(const std::filesystem::path& file) {
+    struct ::stat st {};
+    if (::stat(file.c_str(), &st) != 0) {
+      return std::nullopt;
+    }
+    return file_identity{st.st_dev, st.st_ino, st.st_size,
+                         std::int64_t{st.st_ctim.tv_sec} * 1000000000 + st.st_ctim.tv_nsec};
+  }
+
   struct entry {
     std::mutex mutex;
     std::weak_ptr<module_library> library;
+    std::optional<file_identity> checked;  // the cached file as it was when last checked
   };
 
   static constexpr std::size_t chunk_bytes = 64 * 1024;
