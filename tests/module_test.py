@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Function modules in fezz_example: loaded on the first request, gone from the
-process when idle, replaced without a restart, refused when wrong.
+process when idle, replaced without a restart, refused when wrong; several
+live versions sharing the requests by weight, deployed with fezzctl.
 
-    python3 tests/module_test.py path/to/fezz_example path/to/modules
+    python3 tests/module_test.py path/to/fezz_example path/to/modules path/to/fezzctl
 
 The modules are tests/module/greeting.cpp built with fezz_add_module() against
 the installed package (the CTest fezz_package_module): greeting_v1.so,
 greeting_v2.so and greeting_other_abi.so. Starts Debian's etcd on loopback and
-writes each entry with etcdctl, in the documented format with its "module".
-Whether a library is in the process is read from /proc/PID/maps. Prints
-"N passed, N failed". Python standard library only.
+writes each entry with etcdctl, in the documented format, or with fezzctl
+deploy, split and undeploy. Whether a library is in the process is read from
+/proc/PID/maps. Prints "N passed, N failed". Python standard library only.
 """
 
 import hashlib
@@ -31,6 +32,25 @@ def module(name):
 def put(function_id, path, source):
     ETCD.ctl("put", f"/fezz/functions/{function_id}",
              json.dumps({"id": function_id, "path": path, "module": source}))
+
+
+def run_fezzctl(*args):
+    return subprocess.run([blackbox.PROGRAMS[1], "--store", ETCD.url, *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+def fezzctl(*args):
+    """Runs fezzctl on the test's etcd; its standard output. Fails the test if it fails."""
+    done = run_fezzctl(*args)
+    check(done.returncode == 0, f"fezzctl {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def fezzctl_fails(*args):
+    """Runs fezzctl, which must fail with exit status 1; its standard error."""
+    done = run_fezzctl(*args)
+    check_equal(done.returncode, 1, f"fezzctl {' '.join(args)} fails")
+    return done.stderr
 
 
 def node(name, cache, *flags):
@@ -78,34 +98,18 @@ def a_new_version_replaces_the_old_under_load_without_a_failed_request():
     with tempfile.TemporaryDirectory() as cache, node("m2", cache) as server:
         put("greeting", "/greeting", v1)
         wait_until(lambda: get(server.port, "/greeting").status == 200, 5.0, "v1 serves")
-        answers = {}
-        stop = threading.Event()
-
-        def client():
-            conn = http.client.HTTPConnection(HOST, server.port, timeout=IO_TIMEOUT)
-            while not stop.is_set():
-                conn.request("GET", "/greeting")
-                response = conn.getresponse()
-                key = (response.status, response.read().split(b",")[0])
-                answers[key] = answers.get(key, 0) + 1
-            conn.close()
-
-        thread = threading.Thread(target=client)
-        thread.start()
-        try:
+        with SteadyClient(server.port) as steady:
             time.sleep(0.3)
             put("greeting", "/greeting", v2)
-            wait_until(lambda: (200, b"Hello from module v2") in answers, 5.0, "v2 answers")
+            wait_until(lambda: (200, b"Hello from module v2") in steady.answers, 5.0, "v2 answers")
             time.sleep(0.3)
-        finally:
-            stop.set()
-            thread.join(timeout=10)
+        answers = steady.answers
         print(f"     answers during the switch: {answers}")
         check_equal(set(answers), {(200, b"Hello from module v1"), (200, b"Hello from module v2")},
                     "every answer is v1 or v2, none failed")
         wait_until(lambda: not mapped(server, v1["sha256"]), 10.0, "v1 leaves the process")
-        check(mapped(server, v2["sha256"]) or get(server.port, "/greeting").status == 200,
-              "v2 serves on")
+        check_equal(get(server.port, "/greeting").status, 200, "v2 serves on")
+        check(mapped(server, v2["sha256"]), "v2 is the module mapped")
         ETCD.ctl("del", "/fezz/functions/greeting")
 
 
@@ -175,6 +179,162 @@ def an_entry_naming_a_function_the_module_lacks_is_refused():
         ETCD.ctl("del", "/fezz/functions/farewell")
 
 
+class SteadyClient:
+    """GETs /greeting on one keep-alive connection until the block ends, counting
+    each answer as (status, "Hello from module vN")."""
+
+    def __init__(self, port):
+        self.port, self.answers, self.stop = port, {}, threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=IO_TIMEOUT)
+        while not self.stop.is_set():
+            key = greeting(conn)
+            self.answers[key] = self.answers.get(key, 0) + 1
+        conn.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def greeting(conn, headers=None):
+    """One GET of /greeting on `conn`: (status, "Hello from module vN")."""
+    conn.request("GET", "/greeting", headers=headers or {})
+    response = conn.getresponse()
+    return response.status, response.read().split(b",")[0]
+
+
+def greetings(port, count, headers=None):
+    """`count` GETs of /greeting on one connection: how many answers of each kind."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=IO_TIMEOUT)
+    answers = {}
+    for _ in range(count):
+        key = greeting(conn, headers)
+        answers[key] = answers.get(key, 0) + 1
+    conn.close()
+    return answers
+
+
+V1, V2 = (200, b"Hello from module v1"), (200, b"Hello from module v2")
+
+
+def check_split(answers, v2_percent, what):
+    """Every answer from v1 or v2, and v2's share within 2 points of `v2_percent`."""
+    total = sum(answers.values())
+    share = 100.0 * answers.get(V2, 0) / total
+    print(f"     {what}: {answers}, v2 {share:.2f} %")
+    check_equal(set(answers) - {V1, V2}, set(), f"{what}: every answer from v1 or v2")
+    check(abs(share - v2_percent) <= 2.0, f"{what}: v2 has {share:.2f} % (want {v2_percent} ± 2)")
+
+
+@test
+def versions_share_the_traffic_by_weight_and_a_header_pins_one():
+    v1, v2 = module("greeting_v1"), module("greeting_v2")
+    with tempfile.TemporaryDirectory() as cache, node("m6", cache) as server:
+        check_equal(fezzctl("deploy", v1["path"], "--version", "v1", "--id", "greeting"),
+                    "greeting: v1=100 at revision " + revision("greeting") + "\n", "deploy v1")
+        wait_until(lambda: get(server.port, "/greeting").status == 200, 5.0, "v1 serves")
+        check("greeting: v1=90 v2=10 at revision" in
+              fezzctl("deploy", v2["path"], "--version", "v2", "--weight", "10", "--id", "greeting"),
+              "deploy v2 at 10 %")
+        wait_until(lambda: metrics_has(server, "greeting@v2"), 5.0, "v2 reaches the node")
+        check_split(greetings(server.port, 10000), 10, "10,000 requests at v1=90 v2=10")
+
+        check_equal(greetings(server.port, 50, {"x-fezz-version": "v2"}), {V2: 50}, "pinned to v2")
+        check_equal(greetings(server.port, 50, {"x-fezz-version": "v1"}), {V1: 50}, "pinned to v1")
+        unknown = get(server.port, "/greeting", {"x-fezz-version": "v9"})
+        check_json_error(unknown, 404, "a version that is not live")
+        check("no live version \"v9\"" in unknown.json()["message"] and
+              "live: v1, v2" in unknown.json()["message"], unknown.json()["message"])
+        check_json_error(get(server.port, "/greeting", {"x-fezz-version": "v/1"}), 400,
+                         "a version name out of its grammar")
+
+        one = metrics_of(server.port, "greeting@v1")
+        two = metrics_of(server.port, "greeting@v2")
+        check_equal((one["function"], one["version"], one["weight"], one["module"]),
+                    ("greeting", "v1", 90, v1["sha256"]), "/_metrics: v1's figures")
+        check_equal((two["function"], two["version"], two["weight"], two["module"]),
+                    ("greeting", "v2", 10, v2["sha256"]), "/_metrics: v2's figures")
+        check(one["requests"] + two["requests"] >= 10100, "every request counted by its version")
+
+        fezzctl("split", "greeting", "v1=0", "v2=0")
+        wait_until(lambda: get(server.port, "/greeting").status == 503, 5.0, "all weights 0")
+        check_json_error(get(server.port, "/greeting"), 503, "no version has weight")
+        check_equal(greetings(server.port, 5, {"x-fezz-version": "v2"}), {V2: 5},
+                    "weight 0: only named requests are served")
+        fezzctl("rm", "greeting")
+        wait_until(lambda: not mapped(server, v1["sha256"]) and not mapped(server, v2["sha256"]),
+                   10.0, "removed: both libraries leave the process")
+
+
+@test
+def two_nodes_split_alike_move_to_v2_under_load_and_roll_back():
+    v1, v2 = module("greeting_v1"), module("greeting_v2")
+    with tempfile.TemporaryDirectory() as cache_a, tempfile.TemporaryDirectory() as cache_b, \
+            node("m7", cache_a) as a, node("m8", cache_b) as b:
+        fezzctl("deploy", v1["path"], "--version", "v1", "--id", "greeting")
+        for server in (a, b):
+            wait_until(lambda: get(server.port, "/greeting").status == 200, 5.0, "v1 serves")
+        fezzctl("deploy", v2["path"], "--version", "v2", "--weight", "10", "--id", "greeting")
+        for server in (a, b):
+            wait_until(lambda: metrics_has(server, "greeting@v2"), 5.0, "v2 reaches both nodes")
+        answers = greetings(a.port, 5000)
+        for key, n in greetings(b.port, 5000).items():
+            answers[key] = answers.get(key, 0) + n
+        check_split(answers, 10, "10,000 requests over two nodes")
+
+        # All of it to v2 under a steady client on each node: no request fails.
+        with SteadyClient(a.port) as on_a, SteadyClient(b.port) as on_b:
+            time.sleep(0.3)
+            check("greeting: v1=0 v2=100" in fezzctl("split", "greeting", "v2=100"), "split")
+            time.sleep(0.5)
+            check_equal(greetings(a.port, 200), {V2: 200}, "node a: all of it to v2")
+            check_equal(greetings(b.port, 200), {V2: 200}, "node b: all of it to v2")
+        for steady in (on_a, on_b):
+            print(f"     answers during the move: {steady.answers}")
+            check_equal(set(steady.answers) - {V1, V2}, set(), "no request failed in the move")
+        for server in (a, b):
+            wait_until(lambda: not mapped(server, v1["sha256"]), 10.0, "v1 at weight 0 unloads")
+            check_equal(metrics_of(server.port, "greeting@v1")["loaded"], False, "v1 unloaded")
+            check(mapped(server, v2["sha256"]), "v2 stays")
+
+        # Roll back: v1 takes it all again, loaded anew; then v2 leaves the entry.
+        fezzctl("split", "greeting", "v1=100")
+        for server in (a, b):
+            wait_until(lambda: greetings(server.port, 1) == {V1: 1}, 5.0, "rolled back to v1")
+        check_equal(fezzctl("undeploy", "greeting", "--version", "v2"),
+                    "greeting: v1=100 at revision " + revision("greeting") + "\n", "undeploy v2")
+        for server in (a, b):
+            wait_until(lambda: not mapped(server, v2["sha256"]), 10.0, "v2 undeployed, unmapped")
+            check_json_error(get(server.port, "/greeting", {"x-fezz-version": "v2"}), 404,
+                             "an undeployed version cannot be named")
+        fezzctl("rm", "greeting")
+
+
+@test
+def fezzctl_refuses_a_module_built_differently_and_a_version_it_lacks():
+    other = module("greeting_other_abi")
+    message = fezzctl_fails("deploy", other["path"], "--version", "v3")
+    check("rebuild it against this host's Fezz" in message, message)
+    check_equal(ETCD.ctl("get", "/fezz/functions/greeting").stdout.strip(), b"", "nothing written")
+    fezzctl("deploy", module("greeting_v1")["path"], "--version", "v1", "--id", "greeting")
+    for args in (("split", "greeting", "v2=10"), ("undeploy", "greeting", "--version", "v1"),
+                 ("undeploy", "greeting", "--version", "v2")):
+        message = fezzctl_fails(*args)
+        check("'greeting'" in message, message)
+    fezzctl("rm", "greeting")
+
+
+def revision(function_id):
+    return str(json.loads(fezzctl("get", function_id))["revision"])
+
+
 def refusal(reply, what):
     """The message of a 503 with Fezz's JSON error body."""
     check_json_error(reply, 503, what)
@@ -191,4 +351,4 @@ def start_etcd():
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv, setup=start_etcd, programs=("fezz_example", "modules")))
+    sys.exit(run(sys.argv, setup=start_etcd, programs=("fezz_example", "modules", "fezzctl")))

@@ -137,6 +137,67 @@ TEST_CASE("an entry's module names its bytes by SHA-256 and a path", "[store_for
   CHECK(fezz::parse_function_entry(R"({"id":"a","module":null})").value().module == std::nullopt);
 }
 
+TEST_CASE("an entry's versions each name a module and a weight", "[store_format]") {
+  const std::string sha1(64, 'a');
+  const std::string sha2(64, 'b');
+  auto entry = fezz::function_entry(fezz::owned_manifest("greeting", "1.0.0", "GET", "/greeting"));
+  entry.versions = {{"v1", 90, {sha1, "/m/v1.so"}}, {"v2", 10, {sha2, "/m/v2.so"}}};
+  const auto text = fezz::to_json(entry);
+  CHECK(text.find(R"("versions":[{"module":{"path":"/m/v1.so","sha256":")" + sha1 +
+                  R"("},"version":"v1","weight":90},)") != std::string::npos);
+  const auto back = fezz::parse_function_entry(text, "greeting");
+  REQUIRE(back);
+  CHECK(back.value() == entry);
+  entry.versions[1].weight = 20;
+  CHECK_FALSE(back.value() == entry);  // the weights are part of the value
+
+  // A weight left out is 1; 0 is allowed (only requests naming the version reach it).
+  const auto module = R"("module":{"sha256":")" + sha1 + R"(","path":"/m.so"})";
+  const auto parsed =
+      fezz::parse_function_entry(R"({"id":"a","versions":[{"version":"v1",)" + module +
+                                 R"(},{"version":"v2","weight":0,)" + module + "}]}");
+  REQUIRE(parsed);
+  CHECK(parsed.value().versions.at(0).weight == 1);
+  CHECK(parsed.value().versions.at(1).weight == 0);
+
+  const auto reason = [&](const std::string& versions) {
+    const auto p = fezz::parse_function_entry(R"({"id":"a","versions":)" + versions + "}");
+    return p.ok() ? std::string("parsed") : p.error();
+  };
+  const std::string shape =
+      R"(field 'versions' must be an array of 1 to 16 {"version": a name, "weight": 0 to 1000000, "module": {"sha256", "path"}})";
+  const auto one = [&](const std::string& name, const std::string& weight) {
+    return R"({"version":")" + name + R"(","weight":)" + weight + "," + module + "}";
+  };
+  CHECK(reason("[]") == shape);
+  CHECK(reason(R"({"v1":1})") == shape);
+  CHECK(reason(R"([{"version":"v1"}])") == shape);  // no module
+  CHECK(reason(R"([{"version":"v1","module":{"sha256":"x","path":"/m.so"}}])") == shape);
+  CHECK(reason(R"([{"weight":1,)" + module + "}]") ==
+        R"(field 'versions': version "" must be 1 to 64 of A-Z a-z 0-9 . _ -)");
+  std::string seventeen = "[";
+  for (int i = 0; i < 17; ++i) {
+    seventeen += (i == 0 ? "" : ",") + one("v" + std::to_string(i), "1");
+  }
+  CHECK(reason(seventeen + "]") == shape);
+  CHECK(reason("[" + one("v 1", "1") + "]") ==
+        R"(field 'versions': version "v 1" must be 1 to 64 of A-Z a-z 0-9 . _ -)");
+  CHECK(reason("[" + one(std::string(65, 'v'), "1") + "]").find("must be 1 to 64") !=
+        std::string::npos);
+  const std::string weight_reason =
+      R"(field 'versions': the weight of "v1" must be a whole number from 0 to 1000000)";
+  CHECK(reason("[" + one("v1", "-1") + "]") == weight_reason);
+  CHECK(reason("[" + one("v1", "1.5") + "]") == weight_reason);
+  CHECK(reason("[" + one("v1", "1000001") + "]") == weight_reason);
+  CHECK(reason("[" + one("v1", "1000000") + "]") == "parsed");
+  CHECK(reason("[" + one("v1", "1") + "," + one("v1", "2") + "]") ==
+        R"(field 'versions': version "v1" is listed twice)");
+  CHECK(fezz::parse_function_entry(R"({"id":"a",)" + module + R"(,"versions":[)" + one("v1", "1") +
+                                   "]}")
+            .error() ==
+        "fields 'module' and 'versions' exclude each other: one module, or several versions");
+}
+
 TEST_CASE("to_json refuses text that is not UTF-8", "[store_format]") {
   auto entry = fezz::function_entry(fezz::owned_manifest("bad", "v1", "GET", "/"));
   entry.with_env("K", std::string("\xff\xfe"));

@@ -4,6 +4,7 @@
 
 #include "../common/command_line.hpp"
 #include "../common/store_flags.hpp"
+#include "versions.hpp"
 
 #include <fezz/function_store.hpp>
 #include <fezz/store_format.hpp>
@@ -13,6 +14,7 @@
 #include <spdlog/sinks/null_sink.h>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -40,6 +42,15 @@ commands:
   rm ID                removes an entry
   nodes                the live nodes: name, state, address, started, version
   watch                one JSON line per change, until interrupted
+  deploy MODULE.so --version V [--weight PERCENT] [--id ID] [--nodes A,B]
+                       makes V a live version of each function in the module (or of ID
+                       alone), its code read from the module's absolute path by each node;
+                       with --weight, V takes PERCENT % of the requests and the other
+                       versions share the rest; without it, V takes them all, alone
+  split ID V=W [V=W ...]
+                       sets the versions' weights at once (a version not named: 0)
+  undeploy ID --version V
+                       removes version V; its instances finish their calls and unload
 
 options (each also read from the environment as FEZZ_<NAME>, e.g. FEZZ_STORE):
   --store URL          etcd://host:port[,host:port...] or etcds://... (default etcd://127.0.0.1:2379)
@@ -48,15 +59,16 @@ options (each also read from the environment as FEZZ_<NAME>, e.g. FEZZ_STORE):
   --etcd-cert FILE     etcds: a client certificate, and --etcd-key FILE its key
   --etcd-user USER     etcd authentication; the password from FEZZ_ETCD_PASSWORD
   --if-revision N      with put: compare-and-swap on the entry's revision
+  --version V          with deploy and undeploy: the version's name (A-Z a-z 0-9 . _ -)
+  --weight PERCENT     with deploy: 0 to 100
+  --id ID              with deploy: only this function of the module
+  --nodes A,B          with deploy: the nodes that serve a function it creates (default: all)
   --help               print this and exit
 
 exit status: 0 success, 1 failure (one line on stderr says why), 2 bad usage
 )";
 
-// A failure the user should read: one line, exit 1.
-struct failure {
-  std::string reason;
-};
+using fezzctl::failure;
 
 nlohmann::json entry_json(const fezz::function_entry& entry) {
   auto j = nlohmann::json::parse(fezz::to_json(entry));
@@ -134,6 +146,84 @@ void watch(fezz::function_store& store) {
   }
 }
 
+void print_versions(const fezz::function_entry& entry) {
+  std::cout << fmt::format("{}: {} at revision {}\n", entry.id(), fezzctl::describe_versions(entry),
+                           entry.revision);
+}
+
+void deploy(fezz::function_store& store, const examples::command_line& line,
+            const std::string& file) {
+  const auto module = fezzctl::read_module(file);
+  const fezz::function_version added{line.text("version", ""), 100,
+                                     fezz::module_source{module.sha256, module.path}};
+  std::optional<std::uint32_t> percent;
+  if (line.has("weight")) {
+    percent = line.number<std::uint32_t>("weight", 100, 0, 100);
+  }
+  const std::string only = line.text("id", "");
+  std::vector<std::string> nodes;
+  for (std::string_view rest = line.text("nodes", ""); !rest.empty();) {
+    const auto comma = rest.find(',');
+    nodes.emplace_back(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+  }
+  bool found = false;
+  for (const auto& manifest : module.functions) {
+    if (!only.empty() && manifest.id != only) {
+      continue;
+    }
+    found = true;
+    print_versions(fezzctl::edit_entry(store, manifest.id, [&](const auto& now) {
+      auto entry = now.value_or(fezz::function_entry(manifest));
+      if (!now || !nodes.empty()) {
+        entry.nodes = nodes;
+      }
+      return fezzctl::with_version(std::move(entry), added, now ? percent : std::nullopt);
+    }));
+  }
+  if (!found) {
+    std::string ids;
+    for (const auto& m : module.functions) {
+      ids += (ids.empty() ? "" : ", ") + m.id;
+    }
+    throw failure{fmt::format("{} has no function '{}' (it has: {})", module.path, only, ids)};
+  }
+}
+
+void split(fezz::function_store& store, const examples::command_line& line) {
+  const auto& words = line.positional();
+  std::vector<std::pair<std::string, std::uint32_t>> weights;
+  for (std::size_t i = 2; i < words.size(); ++i) {
+    const auto eq = words[i].find('=');
+    std::uint32_t weight = 0;
+    const char* end = words[i].data() + words[i].size();
+    const auto parsed = eq == std::string::npos
+                            ? std::from_chars_result{end, std::errc::invalid_argument}
+                            : std::from_chars(words[i].data() + eq + 1, end, weight);
+    if (parsed.ec != std::errc{} || parsed.ptr != end || eq + 1 == words[i].size() ||
+        weight > 1000000) {
+      line.fail(
+          fmt::format("'{}' is not VERSION=WEIGHT (a whole number from 0 to 1000000)", words[i]));
+    }
+    weights.emplace_back(words[i].substr(0, eq), weight);
+  }
+  print_versions(fezzctl::edit_entry(store, words[1], [&](const auto& now) {
+    if (!now) {
+      throw failure{"not found: '" + words[1] + "'"};
+    }
+    return fezzctl::with_weights(*now, weights);
+  }));
+}
+
+void undeploy(fezz::function_store& store, const std::string& id, const std::string& version) {
+  print_versions(fezzctl::edit_entry(store, id, [&](const auto& now) {
+    if (!now) {
+      throw failure{"not found: '" + id + "'"};
+    }
+    return fezzctl::without_version(*now, version);
+  }));
+}
+
 int run(const examples::command_line& line) {
   const auto& words = line.positional();
   if (words.empty()) {
@@ -154,6 +244,14 @@ int run(const examples::command_line& line) {
     expect_arguments(1, "a file, or - for standard input");
   } else if (command == "nodes" || command == "watch") {
     expect_arguments(0, "no argument");
+  } else if (command == "deploy") {
+    expect_arguments(1, "a module file");
+  } else if (command == "undeploy") {
+    expect_arguments(1, "an id");
+  } else if (command == "split") {
+    if (arguments < 2) {
+      line.fail("split takes an id and one VERSION=WEIGHT or more");
+    }
   } else {
     line.fail(fmt::format("unknown command '{}'", command));
   }
@@ -163,6 +261,10 @@ int run(const examples::command_line& line) {
       line.fail("--if-revision goes with put");
     }
     if_revision = line.number<std::int64_t>("if-revision", 0, 0, INT64_MAX);
+  }
+  const bool versioned = command == "deploy" || command == "undeploy";
+  if (versioned && !fezz::is_valid_version_name(line.text("version", ""))) {
+    line.fail("--version V is needed: 1 to 64 of A-Z a-z 0-9 . _ -");
   }
   if (line.is_set("json") && command != "list") {
     line.fail("--json goes with list");
@@ -199,6 +301,12 @@ int run(const examples::command_line& line) {
     }
   } else if (command == "watch") {
     watch(*store);
+  } else if (command == "deploy") {
+    deploy(*store, line, words[1]);
+  } else if (command == "split") {
+    split(*store, line);
+  } else if (command == "undeploy") {
+    undeploy(*store, words[1], line.text("version", ""));
   }
   return 0;
 }
@@ -206,7 +314,7 @@ int run(const examples::command_line& line) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string_view> flags = {"if-revision"};
+  std::vector<std::string_view> flags = {"if-revision", "version", "weight", "id", "nodes"};
   flags.insert(flags.end(), examples::store_flags.begin(), examples::store_flags.end());
   const examples::command_line line("fezzctl", usage, argc, argv, flags, {"json"});
   try {

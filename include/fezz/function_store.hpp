@@ -28,11 +28,31 @@ struct module_source {
   friend bool operator==(const module_source&, const module_source&) = default;
 };
 
+// One of several live versions of a function, each from its own module. A request
+// goes to a version with a chance of its weight over the sum of the weights, or to
+// the version it names in x-fezz-version. Weight 0: only named requests reach it.
+struct function_version {
+  std::string name;  // 1 to 64 of A-Z a-z 0-9 . _ - (it travels in a header)
+  std::uint32_t weight = 1;
+  module_source module;
+
+  friend bool operator==(const function_version&, const function_version&) = default;
+};
+
+// A version name's rule: 1 to 64 letters, digits, '.', '_' or '-'.
+constexpr bool is_valid_version_name(std::string_view name) noexcept {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
 struct function_entry {
   owned_manifest manifest;
-  std::vector<std::string> nodes;       // empty: served by every node
-  env_map env;                          // per-function environment
-  std::optional<module_source> module;  // none: the code compiled into the binary
+  std::vector<std::string> nodes;          // empty: served by every node
+  env_map env;                             // per-function environment
+  std::optional<module_source> module;     // none: the code compiled into the binary
+  std::vector<function_version> versions;  // several live versions instead of one `module`
   // The store's revision of this entry's last change (etcd's mod_revision), set by the store
   // on get, list and events; 0 for an entry not read from a store. Writes ignore it, and
   // equality does not compare it: two entries are equal when their content is.
@@ -67,7 +87,8 @@ struct function_entry {
   const std::string& id() const { return manifest.id; }
 
   friend bool operator==(const function_entry& a, const function_entry& b) {
-    return a.manifest == b.manifest && a.nodes == b.nodes && a.env == b.env && a.module == b.module;
+    return a.manifest == b.manifest && a.nodes == b.nodes && a.env == b.env &&
+           a.module == b.module && a.versions == b.versions;
   }
 };
 

@@ -115,11 +115,21 @@ class module_library : public std::enable_shared_from_this<module_library> {
 
   const std::filesystem::path& file() const noexcept { return file_; }
 
+  // The manifests of the module's functions, in registration order (copied: the
+  // originals live in the module's memory).
+  std::vector<owned_manifest> manifests() const {
+    std::vector<owned_manifest> out;
+    for (const auto& r : entry_->functions()) {
+      out.emplace_back(r.static_manifest);
+    }
+    return out;
+  }
+
   // The ids of the module's functions, in registration order.
   std::vector<std::string> function_ids() const {
     std::vector<std::string> ids;
-    for (const auto& r : entry_->functions()) {
-      ids.emplace_back(r.static_manifest.id);
+    for (auto& m : manifests()) {
+      ids.push_back(std::move(m.id));
     }
     return ids;
   }

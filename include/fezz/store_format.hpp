@@ -5,9 +5,11 @@
 //
 //   <prefix>functions/<id>  {"id","version","method","path","timeout","description",
 //                            "max_concurrency","nodes":[...],"env":{...},
-//                            "module":{"sha256","path"}}
+//                            "module":{"sha256","path"},
+//                            "versions":[{"version","weight","module":{"sha256","path"}}]}
 //                           (timeout in whole seconds; max_concurrency 0: no limit;
-//                           module absent: the code compiled into the binary)
+//                           module and versions absent: the code compiled into the binary;
+//                           versions: 1 to 16 live versions, each weight 0 to 1000000)
 //   <prefix>nodes/<name>    {"address","state","started","fezz_version"}
 //
 // Parsing ignores fields it does not know and fills absent ones with fezz::manifest's
@@ -21,6 +23,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -193,25 +196,71 @@ inline std::string read_env(const json& object, env_map& out) {
   return {};
 }
 
+// A module_source from `value` ({"sha256", "path"}); false if it is not one.
+inline bool read_module_source(const json& value, module_source& out) {
+  return value.is_object() && read_string(value, "sha256", out.sha256).empty() &&
+         read_string(value, "path", out.path).empty() && !out.path.empty() &&
+         out.sha256.size() == 64 && std::all_of(out.sha256.begin(), out.sha256.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 inline std::string read_module(const json& object, std::optional<module_source>& out) {
   const auto it = object.find("module");
   if (it == object.end() || it->is_null()) {
     return {};
   }
-  const char* shape =
-      "field 'module' must be {\"sha256\": 64 lowercase hex digits, \"path\": a file}";
-  if (!it->is_object()) {
-    return shape;
-  }
   module_source source;
-  if (!read_string(*it, "sha256", source.sha256).empty() ||
-      !read_string(*it, "path", source.path).empty() || source.path.empty() ||
-      source.sha256.size() != 64 ||
-      !std::all_of(source.sha256.begin(), source.sha256.end(),
-                   [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
-    return shape;
+  if (!read_module_source(*it, source)) {
+    return "field 'module' must be {\"sha256\": 64 lowercase hex digits, \"path\": a file}";
   }
   out = std::move(source);
+  return {};
+}
+
+inline constexpr std::size_t max_versions = 16;
+inline constexpr std::uint32_t max_version_weight = 1000000;
+
+inline std::string read_versions(const json& object, std::vector<function_version>& out) {
+  const auto it = object.find("versions");
+  if (it == object.end() || it->is_null()) {
+    return {};
+  }
+  const std::string shape =
+      "field 'versions' must be an array of 1 to " + std::to_string(max_versions) +
+      " {\"version\": a name, \"weight\": 0 to " + std::to_string(max_version_weight) +
+      ", \"module\": {\"sha256\", \"path\"}}";
+  if (!it->is_array() || it->empty() || it->size() > max_versions) {
+    return shape;
+  }
+  out.clear();
+  for (const auto& item : *it) {
+    function_version v;
+    if (!item.is_object() || !read_string(item, "version", v.name).empty() ||
+        !item.contains("module") || !read_module_source(item["module"], v.module)) {
+      return shape;
+    }
+    if (!is_valid_version_name(v.name)) {
+      return "field 'versions': version \"" + printable(v.name) +
+             "\" must be 1 to 64 of A-Z a-z 0-9 . _ -";
+    }
+    const auto weight = item.find("weight");
+    if (weight != item.end() && !weight->is_null()) {
+      if (!weight->is_number_unsigned() || weight->get<std::uint64_t>() > max_version_weight) {
+        return "field 'versions': the weight of \"" + v.name +
+               "\" must be a whole number from 0 to " + std::to_string(max_version_weight);
+      }
+      v.weight = static_cast<std::uint32_t>(weight->get<std::uint64_t>());
+    }
+    if (std::any_of(out.begin(), out.end(),
+                    [&](const function_version& other) { return other.name == v.name; })) {
+      return "field 'versions': version \"" + v.name + "\" is listed twice";
+    }
+    out.push_back(std::move(v));
+  }
+  if (object.contains("module") && !object["module"].is_null()) {
+    return "fields 'module' and 'versions' exclude each other: one module, or several versions";
+  }
   return {};
 }
 
@@ -256,6 +305,14 @@ inline std::string to_json(const function_entry& entry) {
   if (entry.module) {
     j["module"] = {{"sha256", entry.module->sha256}, {"path", entry.module->path}};
   }
+  if (!entry.versions.empty()) {
+    auto& versions = j["versions"] = nlohmann::json::array();
+    for (const auto& v : entry.versions) {
+      versions.push_back({{"version", v.name},
+                          {"weight", v.weight},
+                          {"module", {{"sha256", v.module.sha256}, {"path", v.module.path}}}});
+    }
+  }
   return detail::store_format::dump(j, "function '" + m.id + "'");
 }
 
@@ -277,7 +334,8 @@ inline parse_result<function_entry> parse_function_entry(std::string_view text,
         sf::read_string(object, "method", m.method), sf::read_string(object, "path", m.path),
         sf::read_timeout(object, m.timeout), sf::read_string(object, "description", m.description),
         sf::read_max_concurrency(object, m.max_concurrency), sf::read_nodes(object, entry.nodes),
-        sf::read_env(object, entry.env), sf::read_module(object, entry.module)}) {
+        sf::read_env(object, entry.env), sf::read_module(object, entry.module),
+        sf::read_versions(object, entry.versions)}) {
     if (!problem.empty()) {
       return result::failure(std::move(problem));
     }

@@ -5,7 +5,9 @@
 // deadline, and turn every failure into a precise status.
 
 #include <fezz/detail/async.hpp>
+#include <fezz/detail/random.hpp>
 #include <fezz/error.hpp>
+#include <fezz/function_store.hpp>
 #include <fezz/host/admission.hpp>
 #include <fezz/host/error_answers.hpp>
 #include <fezz/host/host_state.hpp>
@@ -56,6 +58,38 @@ inline response answer_for(const std::exception_ptr& thrown, host_state& host,
   // The exception's text stays in the log: it may hold what a client should not see.
   return response::error(http::status::internal_server_error,
                          fmt::format("function '{}' failed", manifest.id));
+}
+
+// For a function with several live versions, the version this request goes to:
+// the one x-fezz-version names, else one drawn by weight. Or the answer instead.
+inline std::variant<const routing_target*, response> pick_version(const version_split& split,
+                                                                  const request& req,
+                                                                  std::string_view function_id) {
+  const std::string_view named = req.header("x-fezz-version");
+  if (!named.empty()) {
+    if (!is_valid_version_name(named)) {
+      return response::error(http::status::bad_request,
+                             "x-fezz-version must name a version: 1 to 64 of A-Z a-z 0-9 . _ -");
+    }
+    if (const auto* v = split.named(named)) {
+      return &v->target;
+    }
+    std::string live;
+    for (const auto& v : split.versions) {
+      live += (live.empty() ? "" : ", ") + v.name;
+    }
+    return response::error(http::status::not_found,
+                           fmt::format("'{}' has no live version \"{}\" (x-fezz-version); live: {}",
+                                       function_id, named, live));
+  }
+  if (split.total_weight == 0) {
+    return response::error(http::status::service_unavailable,
+                           fmt::format("every version of '{}' has weight 0: only requests that "
+                                       "name one with x-fezz-version are served",
+                                       function_id))
+        .header(http::field::retry_after, "1");
+  }
+  return &split.pick(detail::thread_random_below(split.total_weight)).target;
 }
 
 // Calls fetch. A synchronous function's answer (or exception) comes back at
@@ -165,6 +199,13 @@ inline detail::fetch_outcome dispatch(host_state& host, routing_cache& cache,
   const routing_target* target = routes.target(match->matched->function_id);
   if (target == nullptr) {
     return not_found(req.path());
+  }
+  if (target->versions) {
+    auto picked = pick_version(*target->versions, req, match->matched->function_id);
+    if (auto* answer = std::get_if<response>(&picked)) {
+      return std::move(*answer);
+    }
+    target = std::get<const routing_target*>(picked);
   }
   req.params(std::move(match->params));
 

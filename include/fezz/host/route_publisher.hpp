@@ -10,6 +10,10 @@
 // functions claim the same method and pattern shape (the same paths, whatever
 // their parameters are named), the greatest id holds the route and the others
 // wait, configured but unreachable, until it lets go.
+//
+// A function with several live versions (an entry's "versions") gets a slot per
+// version, "<id>@<version>", each configured with its own module; its route leads
+// to all of them, with their weights, and dispatch picks one per request.
 
 #include <fezz/context.hpp>
 #include <fezz/detail/route_pattern.hpp>
@@ -42,7 +46,9 @@ class route_publisher {
 
   // What a function runs with under `entry`: its manifest, the config's
   // environment with the entry's own laid over it, and a logger named after it.
-  std::shared_ptr<const function_info> info_for(const function_entry& entry) const {
+  // With `version`, what that version of it runs with: its module, its name as the version.
+  std::shared_ptr<const function_info> info_for(const function_entry& entry,
+                                                const function_version* version = nullptr) const {
     auto info = std::make_shared<function_info>();
     info->manifest = entry.manifest;
     info->env.insert(host_.settings.env().begin(), host_.settings.env().end());
@@ -54,9 +60,14 @@ class route_publisher {
         std::make_shared<spdlog::logger>(entry.id(), base->sinks().begin(), base->sinks().end());
     logger->set_level(base->level());
     info->logger = std::move(logger);
-    if (entry.module) {
-      info->module_sha256 = entry.module->sha256;
-      info->module_code = [modules = host_.modules, source = *entry.module, id = entry.id()] {
+    const module_source* module = entry.module ? &*entry.module : nullptr;
+    if (version != nullptr) {
+      info->manifest.version = version->name;
+      module = &version->module;
+    }
+    if (module != nullptr) {
+      info->module_sha256 = module->sha256;
+      info->module_code = [modules = host_.modules, source = *module, id = entry.id()] {
         return modules->open(source.sha256, source.path)->make(id);
       };
     }
@@ -105,25 +116,31 @@ class route_publisher {
  private:
   struct routed_function {
     std::string method;
-    std::string path;   // as the entry wrote it
-    std::string claim;  // method and pattern shape: what it competes for
-    std::shared_ptr<const function_info> info;
+    std::string path;                           // as the entry wrote it
+    std::string claim;                          // method and pattern shape: what it competes for
+    std::shared_ptr<const function_info> info;  // null when it has versions
+    std::map<std::string, std::shared_ptr<const function_info>> versions;  // by version name
   };
+
+  // The registry's slot for one version of a function: "<id>@<version>".
+  static std::string version_slot_id(std::string_view id, std::string_view version) {
+    return std::string(id) + '@' + std::string(version);
+  }
+
+  // An unchanged configuration is kept as it was, so its instance stays loaded.
+  static std::shared_ptr<const function_info> unchanged_or(
+      std::shared_ptr<const function_info> next, const std::shared_ptr<const function_info>& now) {
+    if (now && now->manifest == next->manifest && now->env == next->env &&
+        now->module_sha256 == next->module_sha256) {
+      return now;
+    }
+    return next;
+  }
 
   void route_entry(const function_entry& entry) {
     const std::string& id = entry.id();
     auto& log = host_.log();
     if (!entry.serves(host_.settings.node())) {
-      unroute(id);
-      return;
-    }
-    auto slot = host_.registry.find(id);
-    if (!slot && entry.module) {
-      slot = host_.registry.add(module_registration(id), nullptr);
-      module_only_.insert(id);
-    }
-    if (!slot || (module_only_.contains(id) && !entry.module)) {
-      log.debug("store entry '{}' has no code in this binary", id);
       unroute(id);
       return;
     }
@@ -138,16 +155,49 @@ class route_publisher {
       unroute(id);
       return;
     }
-    // Keep the configuration object of an unchanged entry, so its instance stays loaded.
-    auto info = info_for(entry);
     const auto it = routed_.find(id);
-    if (it != routed_.end() && it->second.info->manifest == info->manifest &&
-        it->second.info->env == info->env &&
-        it->second.info->module_sha256 == info->module_sha256) {
-      info = it->second.info;
+    routed_function next{m.method, m.path, m.method + ' ' + detail::pattern_shape(m.path), {}, {}};
+    routing_target target;
+    if (entry.versions.empty()) {
+      auto slot = host_.registry.find(id);
+      if (!slot && entry.module) {
+        slot = host_.registry.add(module_registration(id), nullptr);
+        module_only_.insert(id);
+      }
+      if (!slot || (module_only_.contains(id) && !entry.module)) {
+        log.debug("store entry '{}' has no code in this binary", id);
+        unroute(id);
+        return;
+      }
+      next.info = unchanged_or(info_for(entry), it != routed_.end() ? it->second.info : nullptr);
+      slot->configure(next.info);  // before the route is visible: a load needs the configuration
+      target = {slot, next.info, nullptr};
+    } else {
+      auto split = std::make_shared<version_split>();
+      for (const auto& v : entry.versions) {
+        const auto slot_id = version_slot_id(id, v.name);
+        auto slot = host_.registry.find(slot_id);
+        if (!slot) {
+          slot = host_.registry.add(module_registration(slot_id), nullptr);
+          version_slots_.insert(slot_id);
+        } else if (!version_slots_.contains(slot_id)) {
+          log.error("not routing '{}': its version slot '{}' is the id of compiled-in code", id,
+                    slot_id);
+          unroute(id);
+          return;
+        }
+        std::shared_ptr<const function_info> now;
+        if (it != routed_.end() && it->second.versions.contains(v.name)) {
+          now = it->second.versions.at(v.name);
+        }
+        auto info = unchanged_or(info_for(entry, &v), now);
+        slot->configure(info);
+        next.versions.emplace(v.name, info);
+        split->versions.push_back({v.name, v.weight, routing_target{slot, info, nullptr}});
+        split->total_weight += v.weight;
+      }
+      target.versions = std::move(split);
     }
-    routed_function next{m.method, m.path, m.method + ' ' + detail::pattern_shape(m.path), info};
-    slot->configure(info);  // before the route is visible: a load needs the configuration
     host_.routing.update([&](routing_snapshot& s) {
       if (it != routed_.end() && it->second.claim != next.claim) {
         let_go(s, id, it->second);
@@ -158,9 +208,35 @@ class route_publisher {
         s.routes.remove(it->second.method, it->second.path);  // the same shape, written anew
         s.routes.add(fezz::route{next.method, next.path, id});
       }
-      s.targets.insert_or_assign(id, routing_target{slot, info});
+      s.targets.insert_or_assign(id, std::move(target));
     });
+    if (it != routed_.end()) {
+      retire_left(id, it->second, next);
+    }
     routed_.insert_or_assign(id, std::move(next));
+  }
+
+  // Retires what `before` ran and `after` no longer does: the function's own slot when it
+  // moved to versions, and each version that left.
+  void retire_left(const std::string& id, const routed_function& before,
+                   const routed_function& after) {
+    if (before.info && !after.info) {
+      if (const auto slot = host_.registry.find(id)) {
+        slot->retire();
+      }
+    }
+    for (const auto& [name, info] : before.versions) {
+      if (!after.versions.contains(name)) {
+        retire_version(id, name);
+      }
+    }
+  }
+
+  void retire_version(std::string_view id, std::string_view name) {
+    if (const auto slot = host_.registry.find(version_slot_id(id, name))) {
+      slot->retire();
+      host_.log().info("version '{}' of '{}' is no longer routed here", name, id);
+    }
   }
 
   void unroute(std::string_view id) {
@@ -172,6 +248,9 @@ class route_publisher {
       let_go(s, it->first, it->second);
       s.targets.erase(id);
     });
+    for (const auto& [name, info] : it->second.versions) {
+      retire_version(id, name);
+    }
     routed_.erase(it);
     if (const auto slot = host_.registry.find(id)) {
       slot->retire();
@@ -225,7 +304,8 @@ class route_publisher {
   std::mutex mutex_;  // one change at a time; guards what is below
   std::unordered_map<std::string, routed_function> routed_;
   std::map<std::string, std::set<std::string>> claims_;  // claim -> the ids that make it
-  std::set<std::string> module_only_;  // ids whose slot this publisher added for a module
+  std::set<std::string> module_only_;    // ids whose slot this publisher added for a module
+  std::set<std::string> version_slots_;  // the "<id>@<version>" slots this publisher added
 };
 
 }  // namespace fezz::host

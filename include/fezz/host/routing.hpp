@@ -16,12 +16,49 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fezz::host {
 
+struct version_split;
+
+// What a route leads to: a function's slot and configuration, or, for a function
+// with several live versions, the versions to pick from (slot and info then null).
 struct routing_target {
   std::shared_ptr<function_slot> slot;
   std::shared_ptr<const function_info> info;
+  std::shared_ptr<const version_split> versions;
+};
+
+// A function's live versions, each its own slot, with their weights.
+struct version_split {
+  struct version {
+    std::string name;
+    std::uint32_t weight;
+    routing_target target;
+  };
+  std::vector<version> versions;
+  std::uint64_t total_weight = 0;
+
+  // The version `draw` (in [0, total_weight)) falls on.
+  const version& pick(std::uint64_t draw) const noexcept {
+    for (const auto& v : versions) {
+      if (draw < v.weight) {
+        return v;
+      }
+      draw -= v.weight;
+    }
+    return versions.back();  // not reached while draw < total_weight
+  }
+
+  const version* named(std::string_view name) const noexcept {
+    for (const auto& v : versions) {
+      if (v.name == name) {
+        return &v;
+      }
+    }
+    return nullptr;
+  }
 };
 
 // Copying one is cheap at any size: both parts share their storage with the

@@ -44,11 +44,25 @@ inline nlohmann::json function_json(const function_status& s, const routing_snap
   const function_metrics& m = *s.metrics;
   nlohmann::json j;
   j["id"] = s.id;
-  if (const routing_target* target = routes.target(s.id)) {
+  const routing_target* target = routes.target(s.id);
+  const version_split::version* version = nullptr;
+  if (const auto at = s.id.rfind('@'); target == nullptr && at != std::string::npos) {
+    // The slot of one version of a function with several: "<id>@<version>".
+    const routing_target* function = routes.target(std::string_view(s.id).substr(0, at));
+    if (function != nullptr && function->versions) {
+      version = function->versions->named(std::string_view(s.id).substr(at + 1));
+      target = version != nullptr ? &version->target : nullptr;
+    }
+  }
+  if (target != nullptr && target->info) {
     add_manifest_fields(j, target->info->manifest);
     j["routed"] = true;
     if (!target->info->module_sha256.empty()) {
       j["module"] = target->info->module_sha256;  // the code's SHA-256, when from a module
+    }
+    if (version != nullptr) {
+      j["function"] = target->info->manifest.id;
+      j["weight"] = version->weight;
     }
   } else {
     add_manifest_fields(j, registry.find(s.id)->registration().static_manifest);
