@@ -262,6 +262,40 @@ TEST_CASE("etcd_store: a 20 KB entry crosses the watch stream whole", "[etcd]") 
   CHECK(reader.get("big") == big);
 }
 
+TEST_CASE("etcd_store: module code in chunks, outside what nodes follow", "[etcd]") {
+  auto& etcd = shared_etcd();
+  const std::string prefix = "/code/";
+  fezz::etcd_store writer(options_for(etcd.endpoint(), prefix));
+  fezz::etcd_store reader(options_for(etcd.endpoint(), prefix));
+  recorder log(reader);
+  // Three chunks, every byte value, so nothing survives a wrong encoding.
+  std::string bytes(fezz::module_chunk_bytes * 2 + 1000, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    bytes[i] = static_cast<char>((i * 7 + i / 256) & 0xff);
+  }
+  const std::string sha(64, 'c');
+  CHECK(reader.get_module(sha, 1 << 30) == std::nullopt);
+  writer.put_module(sha, bytes);
+  CHECK(etcd.must_ctl("get --keys-only --prefix " + prefix + "code/" + sha).find(sha + "/2") !=
+        std::string::npos);
+  CHECK(reader.get_module(sha, 1 << 30) == bytes);
+  CHECK(reader.get_module(sha, bytes.size()) == bytes);
+  CHECK_THROWS_WITH(reader.get_module(sha, bytes.size() - 1),
+                    Catch::Matchers::Contains("over the limit of"));
+  writer.put_module(sha, bytes);  // held already: nothing written again
+
+  // A chunk gone (or a record that lies) is an error, never a short module.
+  etcd.must_ctl("del " + prefix + "code/" + sha + "/1");
+  CHECK_THROWS_WITH(reader.get_module(sha, 1 << 30),
+                    Catch::Matchers::Contains("chunk 1 is missing"));
+
+  // None of it reached the cache or its watchers.
+  writer.register_function(make_entry("after"));
+  REQUIRE(eventually([&] { return log.size() == 1; }));
+  CHECK(reader.status().invalid_entries == 0);
+  CHECK(reader.list().size() == 1);
+}
+
 TEST_CASE("etcd_store: create-if-absent and compare-and-swap never overwrite silently", "[etcd]") {
   auto& etcd = shared_etcd();
   const std::string prefix = "/cas/";

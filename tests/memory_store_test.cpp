@@ -589,3 +589,13 @@ TEST_CASE("memory_store reports its status", "[memory_store]") {
   CHECK(status.reconnects == 0);
   CHECK(status.resyncs == 0);
 }
+
+TEST_CASE("memory_store holds module code by SHA-256, up to a limit", "[memory_store]") {
+  fezz::memory_store store;
+  const std::string sha(64, 'a');
+  CHECK(store.get_module(sha, 100) == std::nullopt);
+  store.put_module(sha, std::string("\0\x7f\xff", 3));
+  CHECK(store.get_module(sha, 3) == std::string("\0\x7f\xff", 3));
+  CHECK_THROWS_WITH(store.get_module(sha, 2), "module " + sha + " is 3 bytes, over the limit of 2");
+  CHECK(store.list().empty());  // code is not an entry
+}

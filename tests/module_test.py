@@ -237,9 +237,18 @@ def check_split(answers, v2_percent, what):
 def versions_share_the_traffic_by_weight_and_a_header_pins_one():
     v1, v2 = module("greeting_v1"), module("greeting_v2")
     with tempfile.TemporaryDirectory() as cache, node("m6", cache) as server:
-        check_equal(fezzctl("deploy", v1["path"], "--version", "v1", "--id", "greeting"),
-                    "greeting: v1=100 at revision " + revision("greeting") + "\n", "deploy v1")
+        # Deployed from a copy that is gone before the first request: the node fetches the
+        # bytes from etcd, and no file path is in the entry.
+        with tempfile.TemporaryDirectory() as scratch:
+            copy = pathlib.Path(scratch) / "greeting.so"
+            copy.write_bytes(pathlib.Path(v1["path"]).read_bytes())
+            deployed = fezzctl("deploy", str(copy), "--version", "v1", "--id", "greeting")
+        check_equal(deployed, "greeting: v1=100 at revision " + revision("greeting") + "\n",
+                    "deploy v1")
+        check_equal(json.loads(fezzctl("get", "greeting"))["versions"][0]["module"],
+                    {"sha256": v1["sha256"]}, "the entry names the bytes, not a path")
         wait_until(lambda: get(server.port, "/greeting").status == 200, 5.0, "v1 serves")
+        check_equal(greetings(server.port, 1), {V1: 1}, "served from the bytes in etcd")
         check("greeting: v1=90 v2=10 at revision" in
               fezzctl("deploy", v2["path"], "--version", "v2", "--weight", "10", "--id", "greeting"),
               "deploy v2 at 10 %")

@@ -121,11 +121,11 @@ TEST_CASE("an entry's module names its bytes by SHA-256 and a path", "[store_for
   CHECK_FALSE(back.value() == entry);  // the module is part of the value
 
   const std::string shape =
-      R"(field 'module' must be {"sha256": 64 lowercase hex digits, "path": a file})";
+      R"(field 'module' must be {"sha256": 64 lowercase hex digits, "path": a file or absent})";
   const std::string bad_modules[] = {
       R"("m")",
-      R"({"sha256":")" + sha + R"("})",
-      R"({"sha256":")" + sha + R"(","path":""})",
+      R"({"path":"/m.so"})",
+      R"({"sha256":")" + sha + R"(","path":7})",
       R"({"sha256":")" + std::string(63, 'a') + R"(","path":"/m.so"})",
       R"({"sha256":")" + std::string(64, 'A') + R"(","path":"/m.so"})",
       R"({"sha256":7,"path":"/m.so"})"};
@@ -135,6 +135,38 @@ TEST_CASE("an entry's module names its bytes by SHA-256 and a path", "[store_for
     CHECK(parsed.error() == shape);
   }
   CHECK(fezz::parse_function_entry(R"({"id":"a","module":null})").value().module == std::nullopt);
+
+  // No path: the bytes are in the store (fezzctl deploy); written without the field.
+  entry.module = fezz::module_source{sha, ""};
+  CHECK(fezz::to_json(entry).find(R"("module":{"sha256":")" + sha + R"("})") != std::string::npos);
+  CHECK(fezz::parse_function_entry(fezz::to_json(entry)).value() == entry);
+}
+
+TEST_CASE("a module record says how many chunks hold a module's bytes", "[store_format]") {
+  using fezz::module_record;
+  const auto chunk = fezz::module_chunk_bytes;
+  CHECK(fezz::module_chunks_for(0) == 0);
+  CHECK(fezz::module_chunks_for(1) == 1);
+  CHECK(fezz::module_chunks_for(chunk) == 1);
+  CHECK(fezz::module_chunks_for(chunk + 1) == 2);
+  const module_record record{chunk * 2 + 5, 3};
+  CHECK(fezz::parse_module_record(fezz::to_json(record)).value() == record);
+  CHECK(fezz::module_key("/fezz/", "ab") == "/fezz/code/ab");
+  CHECK(fezz::module_chunk_key("/fezz/", "ab", 2) == "/fezz/code/ab/2");
+  CHECK(fezz::module_key("/fezz/", "ab") < fezz::functions_prefix("/fezz/"));  // not followed
+
+  const auto reason = [](std::string_view text) {
+    const auto parsed = fezz::parse_module_record(text);
+    return parsed ? std::string("parsed") : parsed.error();
+  };
+  CHECK(reason(R"({"size":10,"chunks":2})") == "a module record of 10 bytes must have 1 chunks");
+  CHECK(reason(R"({"size":18446744073709551615,"chunks":1})").find("must have") !=
+        std::string::npos);
+  const std::string shape = R"(a module record must be {"size": bytes, "chunks": a count})";
+  CHECK(reason(R"({"size":-1,"chunks":0})") == shape);
+  CHECK(reason(R"({"size":1})") == shape);
+  CHECK(reason(R"({"size":"1","chunks":1})") == shape);
+  CHECK(reason("[]") == "not a JSON object");
 }
 
 TEST_CASE("an entry's versions each name a module and a weight", "[store_format]") {

@@ -44,7 +44,7 @@ commands:
   watch                one JSON line per change, until interrupted
   deploy MODULE.so --version V [--weight PERCENT] [--id ID] [--nodes A,B]
                        makes V a live version of each function in the module (or of ID
-                       alone), its code read from the module's absolute path by each node;
+                       alone): the module's bytes go to etcd, where every node fetches them;
                        with --weight, V takes PERCENT % of the requests and the other
                        versions share the rest; without it, V takes them all, alone
   split ID V=W [V=W ...]
@@ -76,17 +76,6 @@ nlohmann::json entry_json(const fezz::function_entry& entry) {
   return j;
 }
 
-std::string read_all(const std::string& file) {
-  if (file == "-") {
-    return {std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
-  }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    throw failure{"cannot read " + file};
-  }
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 void list(fezz::function_store& store, bool as_json) {
   const auto entries = store.list();
   if (as_json) {
@@ -108,7 +97,7 @@ void list(fezz::function_store& store, bool as_json) {
 
 void put(fezz::function_store& store, const std::string& file,
          std::optional<std::int64_t> if_revision) {
-  auto parsed = fezz::parse_function_entry(read_all(file));
+  auto parsed = fezz::parse_function_entry(fezzctl::read_all(file));
   if (!parsed) {
     throw failure{"invalid entry: " + parsed.error()};
   }
@@ -154,8 +143,10 @@ void print_versions(const fezz::function_entry& entry) {
 void deploy(fezz::function_store& store, const examples::command_line& line,
             const std::string& file) {
   const auto module = fezzctl::read_module(file);
+  // The bytes go to etcd first, so every node that sees the entry can fetch them.
+  store.put_module(module.sha256, module.bytes);
   const fezz::function_version added{line.text("version", ""), 100,
-                                     fezz::module_source{module.sha256, module.path}};
+                                     fezz::module_source{module.sha256, ""}};
   std::optional<std::uint32_t> percent;
   if (line.has("weight")) {
     percent = line.number<std::uint32_t>("weight", 100, 0, 100);

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <numeric>
 #include <optional>
@@ -27,6 +28,18 @@ namespace fezzctl {
 struct failure {
   std::string reason;
 };
+
+// The whole of `file`, or of standard input for "-".
+inline std::string read_all(const std::string& file) {
+  if (file == "-") {
+    return {std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    throw failure{"cannot read " + file};
+  }
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 // Every version's share of the requests, as written by split: "v1=90 v2=10".
 inline std::string describe_versions(const fezz::function_entry& entry) {
@@ -132,7 +145,8 @@ fezz::function_entry edit_entry(fezz::function_store& store, const std::string& 
 
 // What deploy publishes: the module's functions, and its bytes' name.
 struct module_file {
-  std::string path;  // absolute: the path every node reads
+  std::string path;  // absolute
+  std::string bytes;
   std::string sha256;
   std::vector<fezz::owned_manifest> functions;
 };
@@ -142,16 +156,8 @@ struct module_file {
 inline module_file read_module(const std::string& file) {
   module_file out;
   out.path = std::filesystem::absolute(file).lexically_normal().string();
-  std::ifstream in(out.path, std::ios::binary);
-  if (!in) {
-    throw failure{"cannot read " + out.path};
-  }
-  fezz::detail::sha256 hash;
-  char buffer[65536];
-  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
-    hash.update(std::string_view(buffer, static_cast<std::size_t>(in.gcount())));
-  }
-  out.sha256 = hash.hex();
+  out.bytes = read_all(out.path);
+  out.sha256 = fezz::detail::sha256::of(out.bytes);
   try {
     out.functions = fezz::module_library::open(out.path)->manifests();
   } catch (const fezz::module_error& e) {

@@ -157,6 +157,52 @@ class etcd_store final : public function_store {
 
   std::optional<function_entry> get(std::string_view id) const override { return cache_.get(id); }
 
+  // The chunks first, the record last: a reader that finds the record finds every chunk.
+  // Bytes already held (the record is there) are not written again.
+  void put_module(const std::string& sha256, std::string_view bytes) override {
+    const std::string what = "store module " + sha256;
+    if (run(read_key(module_key(options_.prefix, sha256)), what)) {
+      return;
+    }
+    const module_record record{bytes.size(), module_chunks_for(bytes.size())};
+    for (std::uint64_t n = 0; n < record.chunks; ++n) {
+      const auto chunk = bytes.substr(n * module_chunk_bytes, module_chunk_bytes);
+      run(put(module_chunk_key(options_.prefix, sha256, n), std::string(chunk)), what);
+    }
+    run(put(module_key(options_.prefix, sha256), to_json(record)), what);
+  }
+
+  std::optional<std::string> get_module(const std::string& sha256, std::size_t max_bytes) override {
+    const std::string what = "fetch module " + sha256;
+    const auto text = run(read_key(module_key(options_.prefix, sha256)), what);
+    if (!text) {
+      return std::nullopt;
+    }
+    const auto record = parse_module_record(*text);
+    if (!record) {
+      throw store_error("cannot " + what + ": " + record.error());
+    }
+    if (record.value().size > max_bytes) {
+      throw store_error("module " + sha256 + " is " + std::to_string(record.value().size) +
+                        " bytes, over the limit of " + std::to_string(max_bytes));
+    }
+    std::string bytes;
+    bytes.reserve(record.value().size);
+    for (std::uint64_t n = 0; n < record.value().chunks; ++n) {
+      const auto chunk = run(read_key(module_chunk_key(options_.prefix, sha256, n)), what);
+      if (!chunk || bytes.size() + chunk->size() > record.value().size) {
+        throw store_error("cannot " + what + ": chunk " + std::to_string(n) +
+                          (chunk ? " goes past the recorded size" : " is missing"));
+      }
+      bytes += *chunk;
+    }
+    if (bytes.size() != record.value().size) {
+      throw store_error("cannot " + what + ": its chunks hold " + std::to_string(bytes.size()) +
+                        " bytes, not " + std::to_string(record.value().size));
+    }
+    return bytes;
+  }
+
   std::vector<function_entry> list() const override { return cache_.list(); }
 
   [[nodiscard]] subscription watch(watch_callback callback) override {
@@ -331,6 +377,20 @@ class etcd_store final : public function_store {
     auto answer = co_await etcd::call(client_, etcd::paths::put, etcd::put_request(key, value),
                                       etcd::parse_empty_response);
     co_return etcd::value_or_throw(std::move(answer), "write " + key).revision;
+  }
+
+  // The value of one key, or nullopt if it is absent.
+  awaitable<std::optional<std::string>> read_key(std::string key) {
+    // Made before the co_await: g++ 12 frees a default argument's temporary twice in one.
+    const etcd::range_options one_key;
+    auto request = etcd::range_request(key, one_key);
+    auto answer = co_await etcd::call(client_, etcd::paths::range, std::move(request),
+                                      etcd::parse_range_response);
+    auto range = etcd::value_or_throw(std::move(answer), "read " + key);
+    if (range.kvs.empty()) {
+      co_return std::nullopt;
+    }
+    co_return std::move(range.kvs.front().value);
   }
 
   awaitable<guarded_outcome> guarded_put(std::string txn) {

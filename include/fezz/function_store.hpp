@@ -9,6 +9,7 @@
 #include <fezz/manifest.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -23,7 +24,9 @@ namespace fezz {
 // Code from a module (a library built with fezz_add_module) rather than the binary's own.
 struct module_source {
   std::string sha256;  // of the library's bytes: 64 lowercase hex digits
-  std::string path;    // where a node reads the library if its module cache lacks it
+  // Where a node reads the library if its module cache lacks it; empty: from the store,
+  // where fezzctl deploy put it (function_store::put_module).
+  std::string path;
 
   friend bool operator==(const module_source&, const module_source&) = default;
 };
@@ -211,6 +214,18 @@ class function_store {
   virtual std::vector<node_record> nodes() const = 0;
 
   virtual store_status status() const = 0;
+
+  // Module code: a function module's bytes kept in the store under their SHA-256, so that
+  // nodes with no shared filesystem fetch them (a module_source with no path). put_module
+  // throws store_error if this store cannot hold them; get_module returns nullopt if the
+  // store does not hold them, and throws store_error if they are over `max_bytes`.
+  virtual void put_module(const std::string& /*sha256*/, std::string_view /*bytes*/) {
+    throw store_error("this store does not hold module code");
+  }
+  virtual std::optional<std::string> get_module(const std::string& /*sha256*/,
+                                                std::size_t /*max_bytes*/) {
+    return std::nullopt;
+  }
 
   // Calls `callback` for every later change, in the order of the changes, never
   // concurrently with itself or other callbacks of this store. A change made outside a

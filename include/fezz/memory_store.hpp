@@ -6,6 +6,7 @@
 #include <fezz/function_store.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -136,6 +137,24 @@ class memory_store final : public function_store {
     return result;
   }
 
+  void put_module(const std::string& sha256, std::string_view bytes) override {
+    std::lock_guard lock(mutex_);
+    modules_.insert_or_assign(sha256, std::string(bytes));
+  }
+
+  std::optional<std::string> get_module(const std::string& sha256, std::size_t max_bytes) override {
+    std::lock_guard lock(mutex_);
+    const auto it = modules_.find(sha256);
+    if (it == modules_.end()) {
+      return std::nullopt;
+    }
+    if (it->second.size() > max_bytes) {
+      throw store_error("module " + sha256 + " is " + std::to_string(it->second.size()) +
+                        " bytes, over the limit of " + std::to_string(max_bytes));
+    }
+    return it->second;
+  }
+
   std::size_t size() const {
     std::lock_guard lock(mutex_);
     return entries_.size();
@@ -194,7 +213,8 @@ class memory_store final : public function_store {
   std::int64_t revision_ = 0;  // one counter for the whole store, like etcd's
   std::chrono::steady_clock::time_point last_change_;
   std::map<std::string, node_record, std::less<>> nodes_;
-  std::string joined_;  // the node this store joined as, empty if none
+  std::map<std::string, std::string> modules_;  // module code by SHA-256
+  std::string joined_;                          // the node this store joined as, empty if none
   std::shared_ptr<detail::watch_hub<store_event>> hub_ =
       std::make_shared<detail::watch_hub<store_event>>();
 };

@@ -11,6 +11,8 @@
 //                           module and versions absent: the code compiled into the binary;
 //                           versions: 1 to 16 live versions, each weight 0 to 1000000)
 //   <prefix>nodes/<name>    {"address","state","started","fezz_version"}
+//   <prefix>code/<sha256>   {"size","chunks"}: a module's bytes are in <prefix>code/<sha256>/<n>,
+//                           n from 0 to chunks - 1, each at most 512 KiB (written first)
 //
 // Parsing ignores fields it does not know and fills absent ones with fezz::manifest's
 // defaults, so a later field joins the object without breaking older readers. Each problem is
@@ -48,6 +50,15 @@ inline std::string function_key(std::string_view prefix, std::string_view id) {
 }
 inline std::string node_key(std::string_view prefix, std::string_view name) {
   return nodes_prefix(prefix) + std::string(name);
+}
+// Module code sorts before functions/ and nodes/, so a node's watch of those (from
+// functions/ to the prefix's end) never carries a module's bytes.
+inline std::string module_key(std::string_view prefix, std::string_view sha256) {
+  return std::string(prefix) + "code/" + std::string(sha256);
+}
+inline std::string module_chunk_key(std::string_view prefix, std::string_view sha256,
+                                    std::size_t chunk) {
+  return module_key(prefix, sha256) + "/" + std::to_string(chunk);
 }
 
 // The longest timeout an entry may name: one year keeps deadline arithmetic far from
@@ -199,10 +210,9 @@ inline std::string read_env(const json& object, env_map& out) {
 // A module_source from `value` ({"sha256", "path"}); false if it is not one.
 inline bool read_module_source(const json& value, module_source& out) {
   return value.is_object() && read_string(value, "sha256", out.sha256).empty() &&
-         read_string(value, "path", out.path).empty() && !out.path.empty() &&
-         out.sha256.size() == 64 && std::all_of(out.sha256.begin(), out.sha256.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+         read_string(value, "path", out.path).empty() && out.sha256.size() == 64 &&
+         std::all_of(out.sha256.begin(), out.sha256.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 inline std::string read_module(const json& object, std::optional<module_source>& out) {
@@ -212,7 +222,8 @@ inline std::string read_module(const json& object, std::optional<module_source>&
   }
   module_source source;
   if (!read_module_source(*it, source)) {
-    return "field 'module' must be {\"sha256\": 64 lowercase hex digits, \"path\": a file}";
+    return "field 'module' must be {\"sha256\": 64 lowercase hex digits, \"path\": a file or "
+           "absent}";
   }
   out = std::move(source);
   return {};
@@ -264,6 +275,14 @@ inline std::string read_versions(const json& object, std::vector<function_versio
   return {};
 }
 
+inline json module_json(const module_source& source) {
+  json j = {{"sha256", source.sha256}};
+  if (!source.path.empty()) {
+    j["path"] = source.path;
+  }
+  return j;
+}
+
 // Parses `text` as a JSON object, or says why it is not one.
 inline std::string parse_object(std::string_view text, json& out) {
   try {
@@ -303,14 +322,14 @@ inline std::string to_json(const function_entry& entry) {
                       {"nodes", entry.nodes},
                       {"env", entry.env}};
   if (entry.module) {
-    j["module"] = {{"sha256", entry.module->sha256}, {"path", entry.module->path}};
+    j["module"] = detail::store_format::module_json(*entry.module);
   }
   if (!entry.versions.empty()) {
     auto& versions = j["versions"] = nlohmann::json::array();
     for (const auto& v : entry.versions) {
       versions.push_back({{"version", v.name},
                           {"weight", v.weight},
-                          {"module", {{"sha256", v.module.sha256}, {"path", v.module.path}}}});
+                          {"module", detail::store_format::module_json(v.module)}});
     }
   }
   return detail::store_format::dump(j, "function '" + m.id + "'");
@@ -348,6 +367,45 @@ inline parse_result<function_entry> parse_function_entry(std::string_view text,
     return result::failure("invalid manifest: " + std::string(problem));
   }
   return entry;
+}
+
+// What <prefix>code/<sha256> says of a module's bytes kept in the store.
+struct module_record {
+  std::uint64_t size = 0;    // bytes in all
+  std::uint64_t chunks = 0;  // <prefix>code/<sha256>/0 to chunks - 1
+  friend bool operator==(const module_record&, const module_record&) = default;
+};
+
+inline constexpr std::size_t module_chunk_bytes = 512 * 1024;  // under etcd's 1.5 MiB request
+
+inline constexpr std::uint64_t module_chunks_for(std::uint64_t size) noexcept {
+  return size / module_chunk_bytes + (size % module_chunk_bytes != 0 ? 1 : 0);
+}
+
+inline std::string to_json(const module_record& record) {
+  return nlohmann::json{{"size", record.size}, {"chunks", record.chunks}}.dump();
+}
+
+// The chunks must be as many as `size` needs: a record can not make a reader fetch more.
+inline parse_result<module_record> parse_module_record(std::string_view text) {
+  namespace sf = detail::store_format;
+  using result = parse_result<module_record>;
+  sf::json object;
+  if (auto problem = sf::parse_object(text, object); !problem.empty()) {
+    return result::failure(std::move(problem));
+  }
+  const auto size = object.find("size");
+  const auto chunks = object.find("chunks");
+  if (size == object.end() || chunks == object.end() || !size->is_number_unsigned() ||
+      !chunks->is_number_unsigned()) {
+    return result::failure("a module record must be {\"size\": bytes, \"chunks\": a count}");
+  }
+  module_record record{size->get<std::uint64_t>(), chunks->get<std::uint64_t>()};
+  if (const auto needed = module_chunks_for(record.size); record.chunks != needed) {
+    return result::failure("a module record of " + std::to_string(record.size) +
+                           " bytes must have " + std::to_string(needed) + " chunks");
+  }
+  return record;
 }
 
 inline bool is_valid_node_state(std::string_view state) noexcept {

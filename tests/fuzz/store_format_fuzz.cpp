@@ -1,5 +1,5 @@
-// Fuzzes what etcd_store reads from the store: function entries and node records. Checks
-// that a parsed value writes back to JSON that parses to the same value.
+// Fuzzes what etcd_store reads from the store: function entries, node records and module
+// records. Checks that a parsed value writes back to JSON that parses to the same value.
 
 #include <fezz/store_format.hpp>
 
@@ -46,6 +46,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else {
     require(!node.error().empty());
     require(node.error().find('\n') == std::string::npos);
+  }
+
+  const auto record = fezz::parse_module_record(text);
+  if (record) {
+    require(record.value().chunks == fezz::module_chunks_for(record.value().size));
+    require(fezz::parse_module_record(fezz::to_json(record.value())).value() == record.value());
+  } else {
+    require(!record.error().empty());
   }
   return 0;
 }

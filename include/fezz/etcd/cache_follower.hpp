@@ -16,6 +16,7 @@
 #include <fezz/etcd/store_cache.hpp>
 #include <fezz/etcd/store_calls.hpp>
 #include <fezz/etcd/watch_stream.hpp>
+#include <fezz/store_format.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -96,7 +97,7 @@ class cache_follower {
       watch.start_revision = from + 1;
       watch.prev_kv = true;
       watch.progress_notify = true;
-      auto opened = co_await client_.open_watch(watch_create_request(options_.prefix, watch));
+      auto opened = co_await client_.open_watch(watch_create_request(followed_from(), watch));
       if (failed(opened)) {
         note_failure("watch", std::get<1>(opened));
         if (!co_await sleep(next_backoff(failures++))) {
@@ -154,11 +155,15 @@ class cache_follower {
     co_return !cache_.stopping();
   }
 
-  // Ranges the whole prefix, page by page, all pages at the first page's revision.
+  // Where the followed keys start: functions/ and nodes/ to the prefix's end, and not
+  // the module code under code/, which sorts before them (store_format.hpp).
+  std::string followed_from() const { return functions_prefix(options_.prefix); }
+
+  // Ranges the followed keys, page by page, all pages at the first page's revision.
   awaitable<gateway_result<snapshot>> list_all() {
     using result = gateway_result<snapshot>;
     snapshot out;
-    std::string key = options_.prefix;
+    std::string key = followed_from();
     const auto end = prefix_range_end(options_.prefix);
     for (;;) {
       range_options range;
@@ -197,7 +202,7 @@ class cache_follower {
     range.revision = revision;
     range.limit = 1;
     range.keys_only = true;
-    auto answer = co_await call(client_, paths::range, range_request(options_.prefix, range),
+    auto answer = co_await call(client_, paths::range, range_request(followed_from(), range),
                                 parse_range_response);
     if (failed(answer)) {
       co_return std::get<1>(answer);

@@ -18,11 +18,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <istream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -45,12 +47,18 @@ class module_cache {
   const std::filesystem::path& folder() const noexcept { return folder_; }
   std::size_t max_bytes() const noexcept { return max_bytes_; }
 
+  // Where a module's bytes come from when there is no file to read: the control
+  // plane's store. Returns them (at most the given number of bytes) or throws.
+  using fetcher = std::function<std::string(std::size_t max_bytes)>;
+
   // The open library whose bytes have this SHA-256 (64 lowercase hex digits), taken
-  // from `source` if the cache does not hold it yet. Throws module_error when the
-  // module is larger than max_bytes() or its bytes do not match (the file is then
-  // never opened), or when opening fails.
+  // from the file `source` (or, if `source` is empty, from `fetch`) if the cache does
+  // not hold it yet. Throws module_error when the module is larger than max_bytes()
+  // or its bytes do not match (the bytes are then never opened), or when opening or
+  // fetching fails.
   std::shared_ptr<module_library> open(const std::string& sha256,
-                                       const std::filesystem::path& source) {
+                                       const std::filesystem::path& source,
+                                       const fetcher& fetch = {}) {
     std::shared_ptr<entry> module;
     {
       std::lock_guard lock(mutex_);
@@ -72,7 +80,20 @@ class module_cache {
     if (!module->checked || identity_of(cached) != module->checked) {
       module->checked.reset();
       if (!matches(cached, sha256)) {
-        copy_checked(source, cached, sha256);
+        if (!source.empty()) {
+          check_size(source);
+          std::ifstream in(source, std::ios::binary);
+          if (!in) {
+            throw module_error("cannot read module " + source.string());
+          }
+          copy_checked(in, source.string(), cached, sha256);
+        } else if (fetch) {
+          std::istringstream in(fetch_bytes(fetch, sha256));
+          copy_checked(in, "module " + sha256 + " from the store", cached, sha256);
+        } else {
+          throw module_error("module " + sha256 +
+                             " has no path and there is no store to fetch it from");
+        }
       }
       module->checked = identity_of(cached);
     }
@@ -167,13 +188,19 @@ class module_cache {
   // hashed and written to a file beside, which is renamed only once the digest
   // matches, so another process never opens a part-written file and bytes that do
   // not match are never left under the cache's name.
-  void copy_checked(const std::filesystem::path& source, const std::filesystem::path& cached,
-                    const std::string& sha256) const {
-    check_size(source);
-    std::ifstream in(source, std::ios::binary);
-    if (!in) {
-      throw module_error("cannot read module " + source.string());
+  std::string fetch_bytes(const fetcher& fetch, const std::string& sha256) const {
+    try {
+      return fetch(max_bytes_);
+    } catch (const module_error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw module_error("cannot fetch module " + sha256 + " from the store: " + e.what());
     }
+  }
+
+  // `source` names where `in` reads from, in messages.
+  void copy_checked(std::istream& in, const std::string& source,
+                    const std::filesystem::path& cached, const std::string& sha256) const {
     std::error_code error;
     std::filesystem::create_directories(folder_, error);
     const std::filesystem::path part = cached.string() + ".part-" + std::to_string(::getpid());
@@ -199,7 +226,7 @@ class module_cache {
         throw grew(source);
       }
       if (in.bad()) {
-        throw module_error("cannot read module " + source.string());
+        throw module_error("cannot read module " + source);
       }
       out.close();
       if (!out) {
@@ -207,8 +234,8 @@ class module_cache {
       }
     }
     if (const auto actual = hash.hex(); actual != sha256) {
-      throw module_error("module " + source.string() + " has SHA-256 " + actual + ", not the " +
-                         sha256 + " its entry names: not opened");
+      throw module_error("module " + source + " has SHA-256 " + actual + ", not the " + sha256 +
+                         " its entry names: not opened");
     }
     std::filesystem::rename(part, cached, error);
     if (error) {

@@ -67,8 +67,17 @@ class route_publisher {
     }
     if (module != nullptr) {
       info->module_sha256 = module->sha256;
-      info->module_code = [modules = host_.modules, source = *module, id = entry.id()] {
-        return modules->open(source.sha256, source.path)->make(id);
+      // No path: the bytes come from the store, where fezzctl deploy put them.
+      info->module_code = [modules = host_.modules, source = *module, id = entry.id(),
+                           store = &store_] {
+        const auto from_store = [&](std::size_t max_bytes) {
+          auto bytes = store->get_module(source.sha256, max_bytes);
+          if (!bytes) {
+            throw module_error("module " + source.sha256 + " is not in the store");
+          }
+          return std::move(*bytes);
+        };
+        return modules->open(source.sha256, source.path, from_store)->make(id);
       };
     }
     return info;
