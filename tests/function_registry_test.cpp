@@ -293,6 +293,22 @@ TEST_CASE_METHOD(registry_fixture, "ids are unique", "[function_registry]") {
   CHECK(registry.all().size() == 1);
 }
 
+TEST_CASE_METHOD(registry_fixture, "a slot is removed only while nothing of it is loaded",
+                 "[function_registry]") {
+  const auto slot = add("gone");
+  {
+    auto lease = acquire(slot);
+    CHECK_FALSE(registry.remove_if_idle("gone"));  // loaded, with a call in flight
+  }
+  CHECK_FALSE(registry.remove_if_idle("gone"));  // loaded, idle
+  slot->retire();
+  eventually([&] { return !slot->busy(); });
+  CHECK(registry.remove_if_idle("gone"));
+  CHECK(registry.find("gone") == nullptr);
+  CHECK_FALSE(registry.remove_if_idle("gone"));
+  CHECK(add("gone") != nullptr);  // the id is free again
+}
+
 TEST_CASE_METHOD(registry_fixture, "calls racing the reaper never meet an unloading instance",
                  "[function_registry][race]") {
   const auto slot = add("f");

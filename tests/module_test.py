@@ -321,6 +321,8 @@ def two_nodes_split_alike_move_to_v2_under_load_and_roll_back():
                     "greeting: v1=100 at revision " + revision("greeting") + "\n", "undeploy v2")
         for server in (a, b):
             wait_until(lambda: not mapped(server, v2["sha256"]), 10.0, "v2 undeployed, unmapped")
+            wait_until(lambda: not metrics_has(server, "greeting@v2"), 5.0,
+                       "an undeployed version leaves /_metrics once unloaded")
             check_json_error(get(server.port, "/greeting", {"x-fezz-version": "v2"}), 404,
                              "an undeployed version cannot be named")
         fezzctl("rm", "greeting")

@@ -238,6 +238,7 @@ inline boost::asio::awaitable<void> server::reap_idle() {
       co_return;
     }
     host_.registry.unload_idle(idle);
+    publisher_.drop_retired_versions();
   }
 }
 

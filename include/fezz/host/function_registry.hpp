@@ -69,6 +69,17 @@ class function_registry {
     return it == slots_.end() ? nullptr : it->second;
   }
 
+  // Removes the slot of `id` if nothing of it is loaded or loading; true if it did.
+  bool remove_if_idle(std::string_view id) {
+    std::lock_guard lock(slots_mutex_);
+    const auto it = slots_.find(id);
+    if (it == slots_.end() || it->second->busy()) {
+      return false;
+    }
+    slots_.erase(it);
+    return true;
+  }
+
   std::vector<handle> all() const {
     std::lock_guard lock(slots_mutex_);
     std::vector<handle> out;

@@ -103,6 +103,22 @@ class route_publisher {
     }
   }
 
+  // Drops the slots of versions that have left their entries, once they have unloaded,
+  // so /_metrics lists only versions that are live or finishing. The idle reaper calls it.
+  void drop_retired_versions() {
+    std::lock_guard lock(mutex_);
+    std::erase_if(retired_versions_, [&](const std::string& slot_id) {
+      if (!host_.registry.find(slot_id)) {
+        return true;
+      }
+      if (!host_.registry.remove_if_idle(slot_id)) {
+        return false;
+      }
+      version_slots_.erase(slot_id);
+      return true;
+    });
+  }
+
   // Every entry of the store against what is routed now: at start.
   void rebuild() {
     std::lock_guard lock(mutex_);
@@ -185,6 +201,7 @@ class route_publisher {
       auto split = std::make_shared<version_split>();
       for (const auto& v : entry.versions) {
         const auto slot_id = version_slot_id(id, v.name);
+        retired_versions_.erase(slot_id);  // back before its slot was dropped
         auto slot = host_.registry.find(slot_id);
         if (!slot) {
           slot = host_.registry.add(module_registration(slot_id), nullptr);
@@ -242,8 +259,10 @@ class route_publisher {
   }
 
   void retire_version(std::string_view id, std::string_view name) {
-    if (const auto slot = host_.registry.find(version_slot_id(id, name))) {
+    const auto slot_id = version_slot_id(id, name);
+    if (const auto slot = host_.registry.find(slot_id)) {
       slot->retire();
+      retired_versions_.insert(slot_id);
       host_.log().info("version '{}' of '{}' is no longer routed here", name, id);
     }
   }
@@ -313,8 +332,9 @@ class route_publisher {
   std::mutex mutex_;  // one change at a time; guards what is below
   std::unordered_map<std::string, routed_function> routed_;
   std::map<std::string, std::set<std::string>> claims_;  // claim -> the ids that make it
-  std::set<std::string> module_only_;    // ids whose slot this publisher added for a module
-  std::set<std::string> version_slots_;  // the "<id>@<version>" slots this publisher added
+  std::set<std::string> module_only_;       // ids whose slot this publisher added for a module
+  std::set<std::string> version_slots_;     // the "<id>@<version>" slots this publisher added
+  std::set<std::string> retired_versions_;  // of those, the ones no entry names now
 };
 
 }  // namespace fezz::host
