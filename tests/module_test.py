@@ -114,6 +114,28 @@ def a_new_version_replaces_the_old_under_load_without_a_failed_request():
 
 
 @test
+def a_module_whose_on_load_throws_answers_503_and_loads_once_fixed():
+    v1 = module("greeting_v1")
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as scratch, \
+            node("m9", cache) as server:
+        needed = pathlib.Path(scratch) / "ready"
+        ETCD.ctl("put", "/fezz/functions/greeting", json.dumps({
+            "id": "greeting", "path": "/greeting", "module": v1,
+            "env": {"GREETING_NEEDS": str(needed)}}))
+        wait_until(lambda: get(server.port, "/greeting").status != 404, 5.0, "routed")
+        message = refusal(get(server.port, "/greeting"), "on_load threw")
+        check(f"{needed} is missing" in message, message)
+        check(metrics_of(server.port, "greeting")["load_failures"] >= 1, "the failure is counted")
+        check(not mapped(server, v1["sha256"]), "nothing is left loaded half-way")
+        check_equal(get(server.port, "/hello").status, 200, "the host serves on")
+        needed.write_text("here")
+        reply = get(server.port, "/greeting")
+        check_equal((reply.status, reply.body), (200, b"Hello from module v1, call 1, env none"),
+                    "a later request loads it, once fixed")
+        ETCD.ctl("del", "/fezz/functions/greeting")
+
+
+@test
 def bytes_that_do_not_match_their_sha256_are_never_opened():
     v1, v2 = module("greeting_v1"), module("greeting_v2")
     forged = {"sha256": v2["sha256"], "path": v1["path"]}  # v1's bytes under v2's name

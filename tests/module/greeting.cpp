@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <stdexcept>
 
 namespace module_test {
 
@@ -17,6 +19,13 @@ struct greeting {
   FEZZ_FUNCTION(greeting, .id = "greeting", .path = "/greeting",
                 .description = "Hello from a module");
   std::atomic<int> calls{0};
+  // Fails while the file GREETING_NEEDS names (if it names one) is missing.
+  void on_load(fezz::context& ctx) {
+    if (const auto needed = ctx.env("GREETING_NEEDS");
+        needed && !std::filesystem::exists(*needed)) {
+      throw std::runtime_error(fmt::format("{} is missing", *needed));
+    }
+  }
   fezz::response fetch(const fezz::request&, fezz::context& ctx) {
     return fezz::response::text(fmt::format("Hello from module v{}, call {}, env {}",
                                             GREETING_VERSION, ++calls,
