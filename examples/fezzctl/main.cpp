@@ -153,7 +153,8 @@ void deploy(fezz::function_store& store, const examples::command_line& line,
   }
   const std::string only = line.text("id", "");
   std::vector<std::string> nodes;
-  for (std::string_view rest = line.text("nodes", ""); !rest.empty();) {
+  const std::string node_list = line.text("nodes", "");
+  for (std::string_view rest = node_list; !rest.empty();) {
     const auto comma = rest.find(',');
     nodes.emplace_back(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);

@@ -96,10 +96,10 @@ inline fezz::function_entry with_version(fezz::function_entry entry, fezz::funct
 // `entry` with these weights; a version not named gets 0.
 inline fezz::function_entry with_weights(
     fezz::function_entry entry, const std::vector<std::pair<std::string, std::uint32_t>>& weights) {
-  for (const auto& [name, weight] : weights) {
+  for (const auto& named : weights) {
     if (std::none_of(entry.versions.begin(), entry.versions.end(),
-                     [&](const auto& v) { return v.name == name; })) {
-      throw failure{fmt::format("'{}' has no version '{}' (it has: {})", entry.id(), name,
+                     [&](const auto& v) { return v.name == named.first; })) {
+      throw failure{fmt::format("'{}' has no version '{}' (it has: {})", entry.id(), named.first,
                                 describe_versions(entry))};
     }
   }
