@@ -30,39 +30,17 @@ import os
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from harness import HOST, cpu_seconds, free_ports_in_a_row, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 BEGIN = "<!-- bench/cluster.py: begin -->"
 END = "<!-- bench/cluster.py: end -->"
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_ports_in_a_row(count):
-    for _ in range(200):
-        with socket.socket() as sock:
-            sock.bind((HOST, 0))
-            first = sock.getsockname()[1]
-        try:
-            for offset in range(1, count):
-                with socket.socket() as probe:
-                    probe.bind((HOST, first + offset))
-            return first
-        except OSError:
-            continue
-    sys.exit(f"cluster.py: no {count} free ports in a row")
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def percentile(samples, p):
@@ -334,13 +312,7 @@ def main():
     section = "\n".join(lines)
     print(section)
     if args.results:
-        text = args.results.read_text() if args.results.exists() else ""
-        if BEGIN in text:
-            head, rest = text.split(BEGIN, 1)
-            text = head + section + rest.split(END, 1)[1]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        args.results.write_text(text)
+        write_section(args.results, BEGIN, END, section)
         print(f"cluster.py: wrote {args.results}")
     return 0
 

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from harness import free_port
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -110,12 +112,6 @@ def stop_on_signals():
         raise KeyboardInterrupt(f"signal {signum}")
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, handler)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_ticks(pid):

@@ -54,7 +54,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -62,22 +61,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-from cluster import cpu_seconds  # noqa: E402  (bench/cluster.py's helper)
+from harness import HOST, TICKS, cpu_seconds, free_port, write_section
 
-HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+
 BEGIN = "<!-- bench/modules.py: begin -->"
 END = "<!-- bench/modules.py: end -->"
-TICKS = os.sysconf("SC_CLK_TCK")
 COMPILED, MODULE = "/hello", "/hallo"
 BUSY = "/users/1"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def http_get(port, path, timeout=10):
@@ -589,13 +580,7 @@ def main():
     print()
     print(section)
     if args.results:
-        text = args.results.read_text() if args.results.exists() else ""
-        if BEGIN in text:
-            head, rest = text.split(BEGIN, 1)
-            text = head + section + rest.split(END, 1)[1]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        args.results.write_text(text)
+        write_section(args.results, BEGIN, END, section)
         print(f"modules.py: wrote {args.results}")
     return 0
 
