@@ -112,6 +112,20 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def free_ports_in_a_row(count):
+    """The first of `count` consecutive ports that are free at the moment."""
+    for _ in range(100):
+        first = free_port()
+        try:
+            for offset in range(1, count):
+                with socket.socket() as probe:
+                    probe.bind((HOST, first + offset))
+            return first
+        except OSError:
+            continue
+    raise RuntimeError(f"no {count} free ports in a row")
+
+
 class Etcd:
     """Debian's etcd as a child process on loopback ports with a temporary data
     directory, stopped by its process id (SIGTERM, then SIGKILL)."""

@@ -274,20 +274,6 @@ def the_cluster_script_starts_answers_and_stops():
         check_equal(leftover.strip(), "", "processes left behind by the script")
 
 
-def free_ports_in_a_row(count):
-    """The first of `count` consecutive ports that are free at the moment."""
-    for _ in range(100):
-        first = free_port()
-        try:
-            for offset in range(1, count):
-                with socket.socket() as probe:
-                    probe.bind((HOST, first + offset))
-            return first
-        except OSError:
-            continue
-    raise RuntimeError(f"no {count} free ports in a row")
-
-
 def start_cluster():
     global ETCD, PROXY
     ETCD = Etcd().start()
