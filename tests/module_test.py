@@ -364,6 +364,22 @@ def fezzctl_refuses_a_module_built_differently_and_a_version_it_lacks():
     fezzctl("rm", "greeting")
 
 
+@test
+def fezzctl_deploy_nodes_names_the_nodes_and_a_later_deploy_keeps_them():
+    v1, v2 = module("greeting_v1"), module("greeting_v2")
+
+    def nodes():
+        return json.loads(fezzctl("get", "greeting")).get("nodes", [])
+
+    fezzctl("deploy", v1["path"], "--version", "v1", "--id", "greeting", "--nodes", "m1,m2")
+    check_equal(nodes(), ["m1", "m2"], "a new entry served by the nodes named")
+    fezzctl("deploy", v2["path"], "--version", "v2", "--weight", "10", "--id", "greeting")
+    check_equal(nodes(), ["m1", "m2"], "a deploy without --nodes keeps them")
+    fezzctl("deploy", v2["path"], "--version", "v2", "--id", "greeting", "--nodes", "m3")
+    check_equal(nodes(), ["m3"], "a deploy with --nodes replaces them")
+    fezzctl("rm", "greeting")
+
+
 def revision(function_id):
     return str(json.loads(fezzctl("get", function_id))["revision"])
 

@@ -62,7 +62,8 @@ options (each also read from the environment as FEZZ_<NAME>, e.g. FEZZ_STORE):
   --version V          with deploy and undeploy: the version's name (A-Z a-z 0-9 . _ -)
   --weight PERCENT     with deploy: 0 to 100
   --id ID              with deploy: only this function of the module
-  --nodes A,B          with deploy: the nodes that serve a function it creates (default: all)
+  --nodes A,B          with deploy: the nodes that serve the function (default: all for a
+                       new entry; an existing entry keeps its nodes unless given)
   --help               print this and exit
 
 exit status: 0 success, 1 failure (one line on stderr says why), 2 bad usage
