@@ -12,6 +12,7 @@ an entry changes. Prints "N passed, N failed". Python standard library only.
 """
 
 import json
+import pathlib
 
 import blackbox
 from blackbox import *  # noqa: F401,F403 (the helpers every test uses)
@@ -163,6 +164,10 @@ def fezzctl_every_command_and_its_exit_status():
                     "rm again")
         check_equal(fezzctl("get", "greet").returncode, 1, "get after rm")
         check_equal(fezzctl("frobnicate").returncode, 2, "an unknown command")
+        usage = fezzctl("--help")
+        check_equal(usage.returncode, 0, "--help")
+        readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+        check(usage.stdout in readme, "README.md holds fezzctl's usage as --help prints it")
         check_equal(fezzctl("get").returncode, 2, "get without an id")
         unreachable = fezzctl("list", store=f"etcd://{HOST}:{free_port()}")
         check_equal(unreachable.returncode, 1, "an unreachable store")
