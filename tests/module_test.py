@@ -293,6 +293,11 @@ def versions_share_the_traffic_by_weight_and_a_header_pins_one():
         check_equal((two["function"], two["version"], two["weight"], two["module"]),
                     ("greeting", "v2", 10, v2["sha256"]), "/_metrics: v2's figures")
         check(one["requests"] + two["requests"] >= 10100, "every request counted by its version")
+        prometheus = get(server.port, "/_metrics?format=prometheus").body.decode()
+        for name, figures in (("v1", one), ("v2", two)):
+            line = f'fezz_requests_total{{function="greeting",version="{name}"}} {figures["requests"]}'
+            check(line in prometheus.splitlines(), f"Prometheus: {line}")
+        check('function="greeting@' not in prometheus, "Prometheus: no slot id as a function")
 
         fezzctl("split", "greeting", "v1=0", "v2=0")
         wait_until(lambda: get(server.port, "/greeting").status == 503, 5.0, "all weights 0")

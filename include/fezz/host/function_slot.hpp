@@ -70,6 +70,10 @@ class function_lease {
 // What /_metrics reports for one function.
 struct function_status {
   std::string id;
+  // For the slot of one of an entry's versions ("<id>@<version>"): the function's id
+  // and the version's name. Otherwise `id` and empty.
+  std::string function;
+  std::string version;
   bool loaded = false;
   bool loading = false;
   std::uint64_t in_flight = 0;
@@ -172,6 +176,12 @@ class function_slot : public std::enable_shared_from_this<function_slot> {
     function_status s;
     s.id = registration_.static_manifest.id;
     std::lock_guard lock(mutex_);
+    if (info_ && info_->manifest.id != s.id) {  // configured as a version (route_publisher)
+      s.function = info_->manifest.id;
+      s.version = info_->manifest.version;
+    } else {
+      s.function = s.id;
+    }
     s.loaded = loaded();
     s.loading = loading_;
     s.in_flight = leases();

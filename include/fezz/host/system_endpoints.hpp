@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fezz::host {
 
@@ -152,15 +153,30 @@ inline std::string label_value(std::string_view v) {
   return out;
 }
 
+// A function's Prometheus labels: `function="ID"`, and `version="V"` for one version of
+// several, so that a query can sum over versions or compare them.
+inline std::string function_labels(const function_status& s) {
+  std::string labels = "function=\"" + label_value(s.function) + '"';
+  if (!s.version.empty()) {
+    labels += ",version=\"" + label_value(s.version) + '"';
+  }
+  return labels;
+}
+
 inline response metrics_prometheus(const host_state& host) {
   const auto statuses = host.registry.status();
+  std::vector<std::string> labels;
+  labels.reserve(statuses.size());
+  for (const auto& s : statuses) {
+    labels.push_back(function_labels(s));
+  }
   std::string out;
   auto family = [&](std::string_view name, std::string_view type, std::string_view help,
                     auto value_of) {
     fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-    for (const auto& s : statuses) {
-      fmt::format_to(std::back_inserter(out), "{}{{function=\"{}\"}} {}\n", name, label_value(s.id),
-                     value_of(s));
+    for (std::size_t i = 0; i < statuses.size(); ++i) {
+      fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", name, labels[i],
+                     value_of(statuses[i]));
     }
   };
   family("fezz_requests_total", "counter", "Requests a function answered.",
@@ -190,23 +206,23 @@ inline response metrics_prometheus(const host_state& host) {
   out +=
       "# HELP fezz_request_duration_seconds Time from routing to the function's response.\n"
       "# TYPE fezz_request_duration_seconds histogram\n";
-  for (const auto& s : statuses) {
-    const latency_histogram& h = s.metrics->latency;
-    const std::string id = label_value(s.id);
+  for (std::size_t n = 0; n < statuses.size(); ++n) {
+    const latency_histogram& h = statuses[n].metrics->latency;
+    const std::string& series = labels[n];
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < latency_histogram::bounds_us.size(); ++i) {
       cumulative += h.bucket(i);
       fmt::format_to(std::back_inserter(out),
-                     "fezz_request_duration_seconds_bucket{{function=\"{}\",le=\"{}\"}} {}\n", id,
+                     "fezz_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n", series,
                      static_cast<double>(latency_histogram::bounds_us[i]) / 1e6, cumulative);
     }
     cumulative += h.bucket(latency_histogram::bounds_us.size());
     fmt::format_to(std::back_inserter(out),
-                   "fezz_request_duration_seconds_bucket{{function=\"{}\",le=\"+Inf\"}} {}\n"
-                   "fezz_request_duration_seconds_sum{{function=\"{}\"}} {}\n"
-                   "fezz_request_duration_seconds_count{{function=\"{}\"}} {}\n",
-                   id, cumulative, id, std::chrono::duration<double>(h.sum()).count(), id,
-                   cumulative);
+                   "fezz_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n"
+                   "fezz_request_duration_seconds_sum{{{}}} {}\n"
+                   "fezz_request_duration_seconds_count{{{}}} {}\n",
+                   series, cumulative, series, std::chrono::duration<double>(h.sum()).count(),
+                   series, cumulative);
   }
 
   const server_metrics& sm = host.metrics;
