@@ -237,19 +237,20 @@ inline std::string read_versions(const json& object, std::vector<function_versio
   if (it == object.end() || it->is_null()) {
     return {};
   }
-  const std::string shape =
-      "field 'versions' must be an array of 1 to " + std::to_string(max_versions) +
-      " {\"version\": a name, \"weight\": 0 to " + std::to_string(max_version_weight) +
-      ", \"module\": {\"sha256\", \"path\"}}";
+  const auto shape = [] {  // written only when it is the answer
+    return "field 'versions' must be an array of 1 to " + std::to_string(max_versions) +
+           " {\"version\": a name, \"weight\": 0 to " + std::to_string(max_version_weight) +
+           ", \"module\": {\"sha256\", \"path\"}}";
+  };
   if (!it->is_array() || it->empty() || it->size() > max_versions) {
-    return shape;
+    return shape();
   }
   out.clear();
   for (const auto& item : *it) {
     function_version v;
     if (!item.is_object() || !read_string(item, "version", v.name).empty() ||
         !item.contains("module") || !read_module_source(item["module"], v.module)) {
-      return shape;
+      return shape();
     }
     if (!is_valid_version_name(v.name)) {
       return "field 'versions': version \"" + printable(v.name) +
