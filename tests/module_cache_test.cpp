@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -235,4 +236,45 @@ TEST_CASE("module_cache does not hold one module's cold start behind another's",
   CHECK_THAT(refusal(cache, sha256::of(small_bytes), small), Contains("cannot open module"));
   // Still there: the small one was opened while the big one was being copied, not after.
   CHECK(part());
+}
+
+TEST_CASE("module_cache takes a module without a path from the store's bytes", "[module_cache]") {
+  const scratch_folder folder;
+  fezz::host::module_cache cache(folder.cache(), 256 * 1024);
+  const std::string bytes = bytes_of_size(200'000, 'f');
+  const auto digest = sha256::of(bytes);
+  std::size_t asked_limit = 0;
+  const auto from_store = [&](std::size_t max_bytes) {
+    asked_limit = max_bytes;
+    return bytes;
+  };
+
+  SECTION("matching bytes are kept in the cache, then opened") {
+    try {
+      cache.open(digest, {}, from_store);
+      FAIL("opened bytes that are not a library");
+    } catch (const fezz::module_error& e) {
+      CHECK_THAT(e.what(), Contains("cannot open module"));
+    }
+    CHECK(asked_limit == 256 * 1024);  // the store is told the limit
+    CHECK(read_file(folder.cache() / (digest + ".so")) == bytes);
+  }
+  SECTION("bytes that do not match their SHA-256 are not kept") {
+    const auto named = sha256::of("other bytes");
+    try {
+      cache.open(named, {}, from_store);
+      FAIL("kept forged bytes");
+    } catch (const fezz::module_error& e) {
+      CHECK_THAT(e.what(), Contains("from the store") && Contains("not the " + named));
+    }
+    CHECK(names_in(folder.cache()).empty());
+  }
+  SECTION("a store that fails says why") {
+    try {
+      cache.open(digest, {}, [](std::size_t) -> std::string { throw std::runtime_error("down"); });
+      FAIL("opened without bytes");
+    } catch (const fezz::module_error& e) {
+      CHECK_THAT(e.what(), Contains("cannot fetch module " + digest + " from the store: down"));
+    }
+  }
 }

@@ -24,7 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
+#include <streambuf>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -88,7 +88,9 @@ class module_cache {
           }
           copy_checked(in, source.string(), cached, sha256);
         } else if (fetch) {
-          std::istringstream in(fetch_bytes(fetch, sha256));
+          std::string bytes = fetch_bytes(fetch, sha256);
+          bytes_reader reader(bytes);  // read in place: a module is not held twice
+          std::istream in(&reader);
           copy_checked(in, "module " + sha256 + " from the store", cached, sha256);
         } else {
           throw module_error("module " + sha256 +
@@ -129,6 +131,13 @@ class module_cache {
   };
 
   static constexpr std::size_t chunk_bytes = 64 * 1024;
+
+  // Reads a string's bytes where they are.
+  struct bytes_reader : std::streambuf {
+    explicit bytes_reader(std::string& bytes) {
+      setg(bytes.data(), bytes.data(), bytes.data() + bytes.size());
+    }
+  };
 
   // Refuses `file` if it is over the limit, before anything of it is read.
   void check_size(const std::filesystem::path& file) const {
